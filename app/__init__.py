@@ -1,0 +1,1 @@
+"""invoicepay: customers pay their invoices from wallet balances."""

@@ -1,0 +1,122 @@
+"""Bearer JWTs bound to server-side sessions (`jti`): issue, verify, authenticate."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from app.config import Settings
+from app.db import Database
+from app.models import AuthSession
+from app.uow import UnitOfWork
+
+REQUIRED_CLAIMS = ["exp", "iat", "sub", "jti"]
+CUSTOMER_SCOPE = "payments"
+ADMIN_SCOPE = "admin"
+
+
+class AuthError(Exception):
+    """The request is not authenticated (one answer for every reason: 401)."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    tenant_id: str
+    subject: str
+    scopes: frozenset[str]
+    jti: str
+
+    @property
+    def is_admin(self) -> bool:
+        return ADMIN_SCOPE in self.scopes
+
+    @property
+    def customer_id(self) -> str | None:
+        return self.subject if CUSTOMER_SCOPE in self.scopes else None
+
+
+class TokenVerifier:
+    """Checks signature and claims with pinned algorithms."""
+
+    def __init__(self, settings: Settings) -> None:
+        settings.check_signing()
+        self.settings = settings
+        if settings.jwt_public_key:
+            self.key: Any = settings.jwt_public_key
+            self.algorithms = ["RS256", "ES256"]
+        else:
+            self.key = settings.jwt_secret
+            self.algorithms = ["HS256"]
+
+    def decode(self, token: str) -> dict[str, Any]:
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                self.key,
+                algorithms=self.algorithms,
+                audience=self.settings.jwt_audience,
+                issuer=self.settings.jwt_issuer,
+                options={
+                    "require": REQUIRED_CLAIMS,
+                    "verify_aud": self.settings.jwt_audience is not None,
+                },
+            )
+        except (jwt.PyJWTError, ValueError, TypeError) as error:
+            raise AuthError(str(error)) from None
+        for claim in ("sub", "jti", "clone_id", "scope"):
+            if not isinstance(claims.get(claim), str) or not claims[claim]:
+                raise AuthError(f"claim {claim} missing")
+        return claims
+
+
+def bearer_token(header: str | None) -> str:
+    if not header:
+        raise AuthError("no Authorization header")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthError("not a bearer token")
+    return token.strip()
+
+
+async def authenticate(db: Database, verifier: TokenVerifier, header: str | None) -> Principal:
+    """The principal behind an `Authorization` header, or AuthError."""
+    claims = verifier.decode(bearer_token(header))
+    async with UnitOfWork(db) as uow:
+        session = await uow.sessions.get(claims["jti"])
+    if (
+        session is None
+        or session.revoked_at is not None
+        or session.subject != claims["sub"]
+        or session.tenant_id != claims["clone_id"]
+        or session.expires_at.timestamp() < time.time()
+    ):
+        raise AuthError("unknown or revoked session")
+    return Principal(
+        tenant_id=session.tenant_id,
+        subject=session.subject,
+        scopes=frozenset(claims["scope"].split()),
+        jti=session.jti,
+    )
+
+
+def issue_token(settings: Settings, session: AuthSession) -> str:
+    """A signed HS256 token for `session` (used by `invoicepay token` and `seed`)."""
+    settings.check_signing()
+    if not settings.jwt_secret:
+        raise AuthError("issuing tokens needs JWT_SECRET")
+    claims: dict[str, Any] = {
+        "sub": session.subject,
+        "jti": session.jti,
+        "clone_id": session.tenant_id,
+        "scope": session.scope,
+        "iat": int(session.created_at.timestamp()),
+        "exp": int(session.expires_at.timestamp()),
+    }
+    if settings.jwt_audience:
+        claims["aud"] = settings.jwt_audience
+    if settings.jwt_issuer:
+        claims["iss"] = settings.jwt_issuer
+    return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")

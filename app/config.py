@@ -1,0 +1,80 @@
+"""Configuration from the environment (a `.env` file is read if present)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from dotenv import load_dotenv
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./invoicepay.db"
+MIN_SECRET_BYTES = 32
+
+
+class ConfigError(Exception):
+    """The configuration cannot run safely; the process must not start."""
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _csv(value: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    jwt_secret: str | None = None
+    jwt_public_key: str | None = None
+    jwt_jwks_url: str | None = None
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    rate_limit: str = "60/minute"
+    rate_limit_storage_url: str = "memory://"
+    trusted_proxies: tuple[str, ...] = ()
+    blocked_ips: tuple[str, ...] = ()
+    environment: str = "development"
+    graphiql: bool = True
+    log_level: str = "INFO"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        if env is None:
+            load_dotenv(override=False)
+            env = dict(os.environ)
+        environment = env.get("ENVIRONMENT", "development").strip().lower() or "development"
+        if environment not in {"development", "production"}:
+            raise ConfigError("ENVIRONMENT must be 'development' or 'production'")
+        return cls(
+            database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            jwt_secret=env.get("JWT_SECRET") or None,
+            jwt_public_key=env.get("JWT_PUBLIC_KEY") or None,
+            jwt_jwks_url=env.get("JWT_JWKS_URL") or None,
+            jwt_audience=env.get("JWT_AUDIENCE") or None,
+            jwt_issuer=env.get("JWT_ISSUER") or None,
+            rate_limit=env.get("RATE_LIMIT") or "60/minute",
+            rate_limit_storage_url=env.get("RATE_LIMIT_STORAGE_URL") or "memory://",
+            trusted_proxies=_csv(env.get("TRUSTED_PROXIES")),
+            blocked_ips=_csv(env.get("BLOCKED_IPS")),
+            environment=environment,
+            graphiql=_flag(env.get("GRAPHIQL"), default=environment != "production"),
+            log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+        )
+
+    def check_signing(self) -> None:
+        """Refuse to run without a strong way to verify tokens."""
+        if self.jwt_public_key or self.jwt_jwks_url:
+            return
+        if self.jwt_secret is None:
+            raise ConfigError("JWT_SECRET is not set (or set JWT_PUBLIC_KEY / JWT_JWKS_URL)")
+        if len(self.jwt_secret.encode()) < MIN_SECRET_BYTES:
+            raise ConfigError(f"JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes long")

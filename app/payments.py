@@ -1,0 +1,305 @@
+"""`pay_invoice`: the one service behind the `payInvoice` mutation and the REST route."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from app import errors
+from app.db import Database
+from app.ledger import payment_entries
+from app.models import Customer, Invoice, Payment, Wallet, new_id, utcnow
+from app.money import (
+    MAX_MINOR,
+    AmountError,
+    Currency,
+    convert_up,
+    find_currency,
+    percent_of_down,
+    to_minor,
+)
+from app.uow import UnitOfWork
+
+MAX_RATE = Decimal(10) ** 9
+RATE_PLACES = 12
+
+
+@dataclass(frozen=True)
+class PayInvoice:
+    """A request to pay; amounts are the caller's `Decimal`s, not yet validated."""
+
+    tenant_id: str
+    customer_id: str
+    invoice_number: int
+    currency: str
+    amount: Decimal | None = None
+    wallet_currency: str | None = None
+    exchange_rate: Decimal | None = None
+    expected_balance_due: Decimal | None = None
+    apply_early_payment_discount: bool = False
+    reference: str | None = None
+    memo: str | None = None
+    accounting_code: str | None = None
+    idempotency_key: str | None = None
+
+    def fingerprint(self) -> str:
+        """Hash of every parameter that decides the outcome (not the key itself)."""
+
+        def norm(value: Decimal | None) -> str | None:
+            return None if value is None else str(value.normalize()) if value.is_finite() else "x"
+
+        data = [
+            self.invoice_number,
+            self.currency,
+            norm(self.amount),
+            self.wallet_currency or self.currency,
+            norm(self.exchange_rate),
+            norm(self.expected_balance_due),
+            self.apply_early_payment_discount,
+            self.reference,
+            self.memo,
+            self.accounting_code,
+        ]
+        return hashlib.sha256(json.dumps(data).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class PaymentReceipt:
+    """What a payment did, as it was right after it: amounts in minor units."""
+
+    payment_id: str
+    invoice_id: str
+    wallet_id: str
+    invoice_number: int
+    currency: str
+    invoice_total: int
+    amount_paid_now: int
+    balance_due: int
+    status: str
+    wallet_currency: str
+    wallet_balance: int
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class _Plan:
+    amount: int
+    discount: int
+    debit: int
+    rate: Decimal
+
+
+async def pay_invoice(db: Database, command: PayInvoice, *, now: datetime | None = None) -> (
+    PaymentReceipt
+):
+    """Pay an invoice from a wallet. Raises a `DomainError` (after the checks of DESIGN.md,
+    in order) and then writes nothing but the idempotency record of that outcome."""
+    now = now or utcnow()
+    key = command.idempotency_key
+    async with UnitOfWork(db, write=True) as uow:
+        customer = await uow.customers.get(command.tenant_id, command.customer_id)
+        if customer is None:
+            raise errors.UserNotFound()
+        invoice_currency = _currency(command.currency)
+        wallet_currency = _currency(command.wallet_currency or command.currency)
+        held = None
+        if key is not None:
+            held = await uow.idempotency.claim(
+                customer.tenant_id, customer.id, key, command.fingerprint()
+            )
+            if held is not None and held.fingerprint == command.fingerprint():
+                assert held.outcome is not None
+                return _replay(held.outcome)
+        try:
+            receipt = await _settle(
+                uow, command, customer, invoice_currency, wallet_currency, now, reused=held
+            )
+        except errors.DomainError as error:
+            if key is not None and held is None:
+                outcome = json.dumps({"error": error.to_data()})
+                await uow.idempotency.save_outcome(customer.tenant_id, customer.id, key, outcome)
+                await uow.commit()
+            raise
+        if key is not None:
+            outcome = json.dumps({"ok": dataclasses.asdict(receipt)})
+            await uow.idempotency.save_outcome(customer.tenant_id, customer.id, key, outcome)
+        await uow.commit()
+        return receipt
+
+
+def _replay(outcome: str) -> PaymentReceipt:
+    data: dict[str, Any] = json.loads(outcome)
+    if "error" in data:
+        raise errors.DomainError.from_data(data["error"])
+    return PaymentReceipt(**{**data["ok"], "replayed": True})
+
+
+def _currency(code: str) -> Currency:
+    currency = find_currency(code)
+    if currency is None:
+        raise errors.CurrencyNotFound(currency=code[:3])
+    return currency
+
+
+def _check_open(invoice: Invoice) -> None:
+    if invoice.status == "PAID":
+        raise errors.InvoiceAlreadyPaid(number=invoice.number)
+    if invoice.status == "VOID":
+        raise errors.InvoiceVoid(number=invoice.number)
+
+
+async def _settle(
+    uow: UnitOfWork,
+    command: PayInvoice,
+    customer: Customer,
+    invoice_currency: Currency,
+    wallet_currency: Currency,
+    now: datetime,
+    *,
+    reused: object | None,
+) -> PaymentReceipt:
+    invoice = await uow.invoices.get_by_number(customer.tenant_id, command.invoice_number)
+    if invoice is None:
+        raise errors.InvoiceNotFound(number=command.invoice_number)
+    if invoice.customer_id != customer.id:
+        raise errors.InvoiceOwnershipMismatch(number=invoice.number)
+    if invoice.currency != invoice_currency.code:
+        raise errors.CurrencyMismatch(expected=invoice.currency, received=invoice_currency.code)
+    _check_open(invoice)
+    wallet = await uow.wallets.get_for_update(customer.id, wallet_currency.code)
+    if wallet is None:
+        raise errors.WalletNotFound(currency=wallet_currency.code)
+    invoice = await uow.invoices.get_for_update(invoice.id)
+    _check_open(invoice)  # again, now that no other payment can change it
+    plan = _plan(invoice, command, invoice_currency, wallet_currency, now)
+    if wallet.balance < plan.debit:
+        raise errors.InsufficientFunds(
+            currency=wallet.currency, balance=wallet.balance, required=plan.debit
+        )
+    if reused is not None:
+        raise errors.IdempotencyKeyReused(key=command.idempotency_key or "")
+    return await _apply(uow, command, invoice, wallet, plan, now)
+
+
+def _plan(
+    invoice: Invoice,
+    command: PayInvoice,
+    invoice_currency: Currency,
+    wallet_currency: Currency,
+    now: datetime,
+) -> _Plan:
+    balance_due = invoice.balance_due
+
+    def wrong(reason: str) -> errors.WrongAmount:
+        return errors.WrongAmount(
+            reason=reason, currency=invoice.currency, balance_due=balance_due
+        )
+
+    def minor(value: Decimal) -> int:
+        try:
+            return to_minor(value, invoice_currency)
+        except AmountError as error:
+            raise wrong("TOO_PRECISE" if error.reason == "TOO_PRECISE" else "TOO_LARGE") from None
+
+    if command.expected_balance_due is not None:
+        if minor(command.expected_balance_due) != balance_due:
+            raise wrong("STALE_BALANCE_DUE")
+    discount = 0
+    if command.apply_early_payment_discount:
+        if not _discount_open(invoice, now):
+            raise wrong("DISCOUNT_NOT_APPLICABLE")
+        discount = percent_of_down(invoice.total, Decimal(invoice.discount_percent or "0"))
+    payable = balance_due - discount
+    amount = payable if command.amount is None else minor(command.amount)
+    if amount <= 0:
+        raise wrong("NOT_POSITIVE")
+    if amount > payable:
+        raise wrong("EXCEEDS_BALANCE_DUE")
+    if discount and amount != payable:
+        # The discount is only for a payment that settles the whole discounted balance.
+        raise wrong("DISCOUNT_NOT_APPLICABLE")
+    rate = _rate(command.exchange_rate, invoice_currency, wallet_currency)
+    if rate is None:
+        raise wrong("INVALID_EXCHANGE_RATE")
+    debit = convert_up(amount, invoice_currency, wallet_currency, rate)
+    if debit > MAX_MINOR:
+        raise wrong("TOO_LARGE")
+    return _Plan(amount=amount, discount=discount, debit=debit, rate=rate)
+
+
+def _discount_open(invoice: Invoice, now: datetime) -> bool:
+    return (
+        invoice.discount_percent is not None
+        and invoice.discount_until is not None
+        and now <= invoice.discount_until
+        and invoice.amount_paid == 0
+        and invoice.discount_applied == 0
+    )
+
+
+def _rate(rate: Decimal | None, source: Currency, target: Currency) -> Decimal | None:
+    """The valid rate to use, or None when `rate` is not acceptable."""
+    if source == target:
+        return Decimal(1) if rate is None or rate == 1 else None
+    if rate is None or not rate.is_finite() or rate <= 0 or rate > MAX_RATE:
+        return None
+    exponent = rate.normalize().as_tuple().exponent
+    if not isinstance(exponent, int) or exponent < -RATE_PLACES:
+        return None
+    return rate
+
+
+async def _apply(
+    uow: UnitOfWork,
+    command: PayInvoice,
+    invoice: Invoice,
+    wallet: Wallet,
+    plan: _Plan,
+    now: datetime,
+) -> PaymentReceipt:
+    wallet.balance -= plan.debit
+    invoice.amount_paid += plan.amount
+    invoice.discount_applied += plan.discount
+    invoice.status = "PAID" if invoice.balance_due == 0 else "PARTIALLY_PAID"
+    payment = Payment(
+        id=new_id("pay"),
+        tenant_id=invoice.tenant_id,
+        invoice_id=invoice.id,
+        customer_id=invoice.customer_id,
+        wallet_id=wallet.id,
+        currency=invoice.currency,
+        amount=plan.amount,
+        wallet_currency=wallet.currency,
+        wallet_debit=plan.debit,
+        exchange_rate=format(plan.rate.normalize(), "f"),
+        discount=plan.discount,
+        reference=command.reference,
+        memo=command.memo,
+        accounting_code=command.accounting_code,
+        idempotency_key=command.idempotency_key,
+        created_at=now,
+    )
+    uow.payments.add(payment)
+    uow.wallets.add(wallet)
+    uow.invoices.add(invoice)
+    await uow.flush()  # the payment row first: ledger entries refer to it
+    uow.ledger.add_entries(payment_entries(payment, wallet, now))
+    await uow.flush()
+    return PaymentReceipt(
+        payment_id=payment.id,
+        invoice_id=invoice.id,
+        wallet_id=wallet.id,
+        invoice_number=invoice.number,
+        currency=invoice.currency,
+        invoice_total=invoice.total,
+        amount_paid_now=plan.amount,
+        balance_due=invoice.balance_due,
+        status=invoice.status,
+        wallet_currency=wallet.currency,
+        wallet_balance=wallet.balance,
+    )

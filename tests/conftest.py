@@ -1,0 +1,87 @@
+"""Test databases: every run migrates a fresh SQLite template and a fresh PostgreSQL
+database (dropped at the end); every test gets a clean copy of the schema.
+
+`TEST_DATABASE_URL` names the PostgreSQL server (default: the local one). Outside CI a
+missing server skips the PostgreSQL half; with `CI=true` it fails the run instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy import make_url
+from sqlmodel import SQLModel
+
+import app.models  # noqa: F401  (registers the tables)
+from app.db import Database
+from app.migrate import upgrade
+
+DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+TABLES = ", ".join(SQLModel.metadata.tables)
+
+
+def _dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def _admin(url: str, sql: str) -> None:
+    connection = await asyncpg.connect(_dsn(url), timeout=5)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite") / "template.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    server = os.environ.get("TEST_DATABASE_URL", DEFAULT_PG)
+    name = f"invoicepay_test_{secrets.token_hex(6)}"
+    try:
+        asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError) as error:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required in CI: {error}")
+        pytest.skip(f"PostgreSQL not reachable: {error}")
+    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A URL to a clean, migrated database of each backend."""
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "test.db"
+        shutil.copy(template, path)
+        return f"sqlite+aiosqlite:///{path}"
+    url: str = request.getfixturevalue("postgres_url")
+    asyncio.run(_admin(url, f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    return url
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url, pool_size=5)
+    try:
+        yield database
+    finally:
+        await database.dispose()

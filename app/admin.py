@@ -13,7 +13,7 @@ from app.auth import ADMIN_SCOPE, CUSTOMER_SCOPE
 from app.db import Database
 from app.ledger import top_up_entries
 from app.models import AuthSession, Customer, Invoice, Tenant, Wallet, new_id, utcnow
-from app.money import AmountError, Currency, find_currency, to_minor
+from app.money import AmountError, Currency, require_currency, to_minor
 from app.uow import UnitOfWork
 
 CLONE_ID = re.compile(r"^[0-9a-f]{24}$")
@@ -27,13 +27,6 @@ def _text(field: str, value: str, limit: int) -> str:
     if not value or len(value) > limit:
         raise errors.InvalidInput(field=field, reason="EMPTY" if not value else "TOO_LONG")
     return value
-
-
-def _currency(code: str) -> Currency:
-    currency = find_currency(code)
-    if currency is None:
-        raise errors.CurrencyNotFound(currency=code[:3])
-    return currency
 
 
 def _positive_minor(field: str, amount: Decimal, currency: Currency) -> int:
@@ -97,7 +90,7 @@ async def create_invoice(db: Database, tenant_id: str, new: NewInvoice) -> Invoi
         customer = await uow.customers.get(tenant_id, new.customer_id)
         if customer is None:
             raise errors.CustomerNotFound(customer_id=new.customer_id)
-        currency = _currency(new.currency)
+        currency = require_currency(new.currency)
         total = _positive_minor("total", new.total, currency)
         if await uow.invoices.get_by_number(tenant_id, new.number) is not None:
             raise errors.InvoiceNumberTaken(number=new.number)
@@ -131,7 +124,7 @@ async def top_up_wallet(
         customer = await uow.customers.get(tenant_id, customer_id)
         if customer is None:
             raise errors.CustomerNotFound(customer_id=customer_id)
-        currency = _currency(currency_code)
+        currency = require_currency(currency_code)
         minor = _positive_minor("amount", amount, currency)
         wallet = await uow.wallets.ensure_for_update(tenant_id, customer.id, currency.code)
         if wallet.balance + minor > 10**15:

@@ -207,3 +207,15 @@ ERROR_TYPES: dict[str, type[DomainError]] = {
         SessionNotFound,
     )
 }
+
+
+class InvalidRequest(ValueError):
+    """The request itself is malformed (check 4: a parameter missing or mistyped).
+
+    Not a domain error: GraphQL answers a top-level BAD_USER_INPUT error, REST
+    400 `Missing One or More Required Parameters`."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason

@@ -91,7 +91,8 @@ class Invoice(SQLModel, table=True):
         sa.UniqueConstraint("tenant_id", "number"),
         sa.Index("ix_invoices_customer_number", "customer_id", "number"),
         sa.CheckConstraint(
-            "amount_paid >= 0 AND discount_applied >= 0 AND amount_paid + discount_applied <= total",
+            "amount_paid >= 0 AND discount_applied >= 0"
+            " AND amount_paid + discount_applied <= total",
             name="invoice_amounts_in_range",
         ),
     )

@@ -15,6 +15,8 @@ from math import ceil, floor
 
 from babel import numbers as babel_numbers
 
+from app.errors import CurrencyNotFound
+
 # Largest amount accepted anywhere, in minor units: far below 2**63 so sums stay safe.
 MAX_MINOR = 10**15
 _CODE = re.compile(r"^[A-Z]{3}$")
@@ -44,6 +46,14 @@ def find_currency(code: str) -> Currency | None:
     if not _CODE.match(code) or code not in _known_codes():
         return None
     return Currency(code=code, exponent=int(babel_numbers.get_currency_precision(code)))
+
+
+def require_currency(code: str) -> Currency:
+    """The currency for `code`, or the domain error CurrencyNotFound."""
+    currency = find_currency(code)
+    if currency is None:
+        raise CurrencyNotFound(currency=code[:16])
+    return currency
 
 
 def to_minor(amount: Decimal, currency: Currency) -> int:

@@ -19,8 +19,8 @@ from app.money import (
     AmountError,
     Currency,
     convert_up,
-    find_currency,
     percent_of_down,
+    require_currency,
     to_minor,
 )
 from app.uow import UnitOfWork
@@ -46,6 +46,22 @@ class PayInvoice:
     memo: str | None = None
     accounting_code: str | None = None
     idempotency_key: str | None = None
+
+    def check_shape(self) -> None:
+        """Raise InvalidRequest for text fields no real request has (check 4)."""
+        limits = {
+            "idempotencyKey": (self.idempotency_key, 200),
+            "reference": (self.reference, 200),
+            "memo": (self.memo, 1000),
+            "accountingCode": (self.accounting_code, 100),
+            "currency": (self.currency, 16),
+            "walletCurrency": (self.wallet_currency, 16),
+        }
+        for name, (value, limit) in limits.items():
+            if value is not None and len(value) > limit:
+                raise errors.InvalidRequest(name, "TOO_LONG")
+        if self.idempotency_key is not None and not self.idempotency_key.strip():
+            raise errors.InvalidRequest("idempotencyKey", "EMPTY")
 
     def fingerprint(self) -> str:
         """Hash of every parameter that decides the outcome (not the key itself)."""
@@ -94,19 +110,20 @@ class _Plan:
     rate: Decimal
 
 
-async def pay_invoice(db: Database, command: PayInvoice, *, now: datetime | None = None) -> (
-    PaymentReceipt
-):
+async def pay_invoice(
+    db: Database, command: PayInvoice, *, now: datetime | None = None
+) -> PaymentReceipt:
     """Pay an invoice from a wallet. Raises a `DomainError` (after the checks of DESIGN.md,
     in order) and then writes nothing but the idempotency record of that outcome."""
+    command.check_shape()
     now = now or utcnow()
     key = command.idempotency_key
     async with UnitOfWork(db, write=True) as uow:
         customer = await uow.customers.get(command.tenant_id, command.customer_id)
         if customer is None:
             raise errors.UserNotFound()
-        invoice_currency = _currency(command.currency)
-        wallet_currency = _currency(command.wallet_currency or command.currency)
+        invoice_currency = require_currency(command.currency)
+        wallet_currency = require_currency(command.wallet_currency or command.currency)
         held = None
         if key is not None:
             held = await uow.idempotency.claim(
@@ -137,13 +154,6 @@ def _replay(outcome: str) -> PaymentReceipt:
     if "error" in data:
         raise errors.DomainError.from_data(data["error"])
     return PaymentReceipt(**{**data["ok"], "replayed": True})
-
-
-def _currency(code: str) -> Currency:
-    currency = find_currency(code)
-    if currency is None:
-        raise errors.CurrencyNotFound(currency=code[:3])
-    return currency
 
 
 def _check_open(invoice: Invoice) -> None:
@@ -196,9 +206,7 @@ def _plan(
     balance_due = invoice.balance_due
 
     def wrong(reason: str) -> errors.WrongAmount:
-        return errors.WrongAmount(
-            reason=reason, currency=invoice.currency, balance_due=balance_due
-        )
+        return errors.WrongAmount(reason=reason, currency=invoice.currency, balance_due=balance_due)
 
     def minor(value: Decimal) -> int:
         try:
@@ -206,9 +214,9 @@ def _plan(
         except AmountError as error:
             raise wrong("TOO_PRECISE" if error.reason == "TOO_PRECISE" else "TOO_LARGE") from None
 
-    if command.expected_balance_due is not None:
-        if minor(command.expected_balance_due) != balance_due:
-            raise wrong("STALE_BALANCE_DUE")
+    expected = command.expected_balance_due
+    if expected is not None and minor(expected) != balance_due:
+        raise wrong("STALE_BALANCE_DUE")
     discount = 0
     if command.apply_early_payment_discount:
         if not _discount_open(invoice, now):

@@ -41,6 +41,9 @@ class CustomerRepository(_Repository):
         row = await self.session.get(Customer, customer_id)
         return row if row is not None and row.tenant_id == tenant_id else None
 
+    async def get_by_ids(self, ids: Sequence[str]) -> Sequence[Customer]:
+        return (await self.session.exec(select(Customer).where(col(Customer.id).in_(ids)))).all()
+
     async def get_by_email(self, tenant_id: str, email: str) -> Customer | None:
         stmt = select(Customer).where(Customer.tenant_id == tenant_id, Customer.email == email)
         return (await self.session.exec(stmt)).first()
@@ -84,6 +87,9 @@ class WalletRepository(_Repository):
         assert wallet is not None
         return wallet
 
+    async def get_by_id(self, wallet_id: str) -> Wallet | None:
+        return await self.session.get(Wallet, wallet_id)
+
     async def get_by_ids(self, ids: Sequence[str]) -> Sequence[Wallet]:
         return (await self.session.exec(select(Wallet).where(col(Wallet.id).in_(ids)))).all()
 
@@ -110,6 +116,9 @@ class InvoiceRepository(_Repository):
             .execution_options(populate_existing=True)
         )
         return (await self.session.exec(stmt)).one()
+
+    async def get(self, invoice_id: str) -> Invoice | None:
+        return await self.session.get(Invoice, invoice_id)
 
     async def get_by_ids(self, ids: Sequence[str]) -> Sequence[Invoice]:
         return (await self.session.exec(select(Invoice).where(col(Invoice.id).in_(ids)))).all()

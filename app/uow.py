@@ -46,8 +46,7 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        # Whatever was not committed is rolled back.
-        await self.session.rollback()
+        # Closing rolls back whatever was not committed; loaded rows stay readable.
         await self.session.close()
 
     async def flush(self) -> None:

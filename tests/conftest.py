@@ -22,6 +22,7 @@ from sqlmodel import SQLModel
 import app.models  # noqa: F401  (registers the tables)
 from app.db import Database
 from app.migrate import upgrade
+from app.verify import verify_ledger
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -79,9 +80,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
+async def db(database_url: str, request: pytest.FixtureRequest) -> AsyncIterator[Database]:
+    """A `Database` on a clean schema; after the test, every ledger invariant must hold
+    (unless the test is marked `corrupts_ledger`)."""
     database = Database(database_url, pool_size=5)
     try:
         yield database
+        if request.node.get_closest_marker("corrupts_ledger") is None:
+            assert await verify_ledger(database) == []
     finally:
         await database.dispose()

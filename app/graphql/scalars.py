@@ -1,0 +1,37 @@
+"""The `Decimal` scalar: decimal strings in and out, never floats."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+import strawberry
+from graphql import StringValueNode, ValueNode
+
+# Plain decimal notation only: no exponent, NaN or Infinity, at most 40 digits.
+_DECIMAL = re.compile(r"^-?\d{1,24}(\.\d{1,16})?$")
+
+
+def parse_decimal(value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueError('Decimal must be a string such as "15000.00"')
+    text = str(value)
+    if not _DECIMAL.match(text):
+        raise ValueError('Decimal must be a plain decimal string such as "15000.00"')
+    return Decimal(text)
+
+
+def _parse_literal(node: ValueNode, _variables: Any = None) -> Decimal:
+    if isinstance(node, StringValueNode):
+        return parse_decimal(node.value)
+    raise ValueError('Decimal must be a string such as "15000.00"')
+
+
+DECIMAL = strawberry.scalar(
+    name="Decimal",
+    description='A decimal number as a string, e.g. "15000.00". Never a float.',
+    serialize=str,
+    parse_value=parse_decimal,
+    parse_literal=_parse_literal,
+)

@@ -26,6 +26,7 @@ member of the same name, REST maps each to a status and message.
 from __future__ import annotations
 
 import dataclasses
+from enum import Enum
 from typing import Any, ClassVar
 
 
@@ -104,7 +105,7 @@ class WalletNotFound(DomainError):
 
 @dataclasses.dataclass
 class WrongAmount(DomainError):
-    """`reason` is one of WRONG_AMOUNT_REASONS; amounts are minor units of `currency`."""
+    """`reason` is a WrongAmountReason value; amounts are minor units of `currency`."""
 
     reason: str
     currency: str
@@ -113,15 +114,16 @@ class WrongAmount(DomainError):
     message: ClassVar[str] = "Wrong Amount"
 
 
-WRONG_AMOUNT_REASONS = (
-    "NOT_POSITIVE",
-    "EXCEEDS_BALANCE_DUE",
-    "TOO_PRECISE",
-    "TOO_LARGE",
-    "INVALID_EXCHANGE_RATE",
-    "STALE_BALANCE_DUE",
-    "DISCOUNT_NOT_APPLICABLE",
-)
+class WrongAmountReason(Enum):
+    """Why an amount was refused (`WrongAmount.reason` holds the value)."""
+
+    NOT_POSITIVE = "NOT_POSITIVE"
+    EXCEEDS_BALANCE_DUE = "EXCEEDS_BALANCE_DUE"
+    TOO_PRECISE = "TOO_PRECISE"
+    TOO_LARGE = "TOO_LARGE"
+    INVALID_EXCHANGE_RATE = "INVALID_EXCHANGE_RATE"
+    STALE_BALANCE_DUE = "STALE_BALANCE_DUE"
+    DISCOUNT_NOT_APPLICABLE = "DISCOUNT_NOT_APPLICABLE"
 
 
 @dataclasses.dataclass

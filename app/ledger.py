@@ -7,6 +7,7 @@ Within one transaction the entries of each currency sum to zero.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from app.models import LedgerEntry, Payment, Wallet, new_id
@@ -20,60 +21,54 @@ def wallet_account(wallet_id: str) -> str:
     return f"wallet:{wallet_id}"
 
 
+@dataclass(frozen=True)
+class _Transaction:
+    tenant_id: str
+    kind: str
+    now: datetime
+    reference: str | None
+    payment_id: str | None = None
+    id: str = ""
+
+    def entry(self, account: str, currency: str, amount: int) -> LedgerEntry:
+        return LedgerEntry(
+            tenant_id=self.tenant_id,
+            transaction_id=self.id,
+            kind=self.kind,
+            account=account,
+            currency=currency,
+            amount=amount,
+            payment_id=self.payment_id,
+            reference=self.reference,
+            created_at=self.now,
+        )
+
+    def wallet_entry(self, wallet: Wallet, amount: int) -> LedgerEntry:
+        """`wallet.balance` must already include `amount`."""
+        row = self.entry(wallet_account(wallet.id), wallet.currency, amount)
+        row.wallet_id = wallet.id
+        row.balance_after = wallet.balance
+        return row
+
+
 def top_up_entries(
     wallet: Wallet, amount: int, reference: str | None, now: datetime
 ) -> list[LedgerEntry]:
     """Entries crediting `wallet` (whose balance already includes `amount`)."""
-    txn = new_id("txn")
-    common = dict(
-        tenant_id=wallet.tenant_id,
-        transaction_id=txn,
-        kind="TOP_UP",
-        currency=wallet.currency,
-        reference=reference,
-        created_at=now,
-    )
-    return [
-        LedgerEntry(
-            account=wallet_account(wallet.id),
-            wallet_id=wallet.id,
-            amount=amount,
-            balance_after=wallet.balance,
-            **common,
-        ),
-        LedgerEntry(account=FUNDING, amount=-amount, **common),
-    ]
+    txn = _Transaction(wallet.tenant_id, "TOP_UP", now, reference, id=new_id("txn"))
+    return [txn.wallet_entry(wallet, amount), txn.entry(FUNDING, wallet.currency, -amount)]
 
 
 def payment_entries(payment: Payment, wallet: Wallet, now: datetime) -> list[LedgerEntry]:
     """Entries debiting `wallet` (balance already reduced) and settling the invoice."""
-    txn = new_id("txn")
-    common = dict(
-        tenant_id=payment.tenant_id,
-        transaction_id=txn,
-        kind="PAYMENT",
-        payment_id=payment.id,
-        reference=payment.reference,
-        created_at=now,
+    txn = _Transaction(
+        payment.tenant_id, "PAYMENT", now, payment.reference, payment.id, id=new_id("txn")
     )
-    entries = [
-        LedgerEntry(
-            account=wallet_account(wallet.id),
-            wallet_id=wallet.id,
-            currency=payment.wallet_currency,
-            amount=-payment.wallet_debit,
-            balance_after=wallet.balance,
-            **common,
-        )
-    ]
+    entries = [txn.wallet_entry(wallet, -payment.wallet_debit)]
     if payment.wallet_currency != payment.currency:
         entries += [
-            LedgerEntry(
-                account=FX, currency=payment.wallet_currency, amount=payment.wallet_debit, **common
-            ),
-            LedgerEntry(account=FX, currency=payment.currency, amount=-payment.amount, **common),
+            txn.entry(FX, payment.wallet_currency, payment.wallet_debit),
+            txn.entry(FX, payment.currency, -payment.amount),
         ]
-    entries.append(
-        LedgerEntry(account=SETTLED, currency=payment.currency, amount=payment.amount, **common)
-    )
+    entries.append(txn.entry(SETTLED, payment.currency, payment.amount))
     return entries

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from functools import cache
-from math import ceil, floor
 
 from babel import numbers as babel_numbers
 
@@ -79,10 +78,13 @@ def to_decimal(minor: int, currency: Currency) -> Decimal:
 def convert_up(amount_minor: int, source: Currency, target: Currency, rate: Decimal) -> int:
     """Target minor units needed to buy `amount_minor` of source at `rate` source units per
     target unit, rounded up so rounding never favours the payer."""
-    exact = Fraction(amount_minor) * 10**target.exponent / (10**source.exponent * Fraction(rate))
-    return ceil(exact)
+    exact: Fraction = (
+        Fraction(amount_minor) * 10**target.exponent / (10**source.exponent * Fraction(rate))
+    )
+    return -(-exact.numerator // exact.denominator)
 
 
 def percent_of_down(amount_minor: int, percent: Decimal) -> int:
     """`percent` % of `amount_minor`, rounded down (a discount never exceeds its terms)."""
-    return floor(Fraction(amount_minor) * Fraction(percent) / 100)
+    exact = Fraction(amount_minor) * Fraction(percent) / 100
+    return exact.numerator // exact.denominator

@@ -36,10 +36,7 @@ class ErrorCode(Enum):
     SESSION_NOT_FOUND = "SESSION_NOT_FOUND"
 
 
-WrongAmountReason = strawberry.enum(
-    Enum("WrongAmountReason", {r: r for r in errors.WRONG_AMOUNT_REASONS}),  # type: ignore[misc]
-    name="WrongAmountReason",
-)
+WrongAmountReason = strawberry.enum(errors.WrongAmountReason)
 
 
 @strawberry.interface(description="Every expected failure: a message and a machine code.")
@@ -91,7 +88,7 @@ class WalletNotFound(Error):
 
 @strawberry.type
 class WrongAmount(Error):
-    reason: WrongAmountReason  # type: ignore[valid-type]
+    reason: errors.WrongAmountReason
     balance_due: Money
 
 
@@ -139,7 +136,7 @@ class SessionNotFound(Error):
 
 def _wrong_amount(e: errors.WrongAmount) -> dict[str, Any]:
     return {
-        "reason": WrongAmountReason[e.reason],
+        "reason": errors.WrongAmountReason(e.reason),
         "balance_due": Money.of(e.balance_due, e.currency),
     }
 

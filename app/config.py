@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 
 from dotenv import load_dotenv
 
@@ -40,7 +41,6 @@ class Settings:
     environment: str = "development"
     graphiql: bool = True
     log_level: str = "INFO"
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def is_production(self) -> bool:
@@ -49,7 +49,8 @@ class Settings:
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         if env is None:
-            load_dotenv(override=False)
+            # The working directory's .env; real environment variables win.
+            load_dotenv(Path.cwd() / ".env", override=False)
             env = dict(os.environ)
         environment = env.get("ENVIRONMENT", "development").strip().lower() or "development"
         if environment not in {"development", "production"}:

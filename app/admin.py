@@ -13,7 +13,7 @@ from app.auth import ADMIN_SCOPE, CUSTOMER_SCOPE
 from app.db import Database
 from app.ledger import top_up_entries
 from app.models import AuthSession, Customer, Invoice, Tenant, Wallet, new_id, utcnow
-from app.money import AmountError, Currency, require_currency, to_minor
+from app.money import MAX_MINOR, AmountError, Currency, require_currency, to_minor
 from app.uow import UnitOfWork
 
 CLONE_ID = re.compile(r"^[0-9a-f]{24}$")
@@ -127,7 +127,7 @@ async def top_up_wallet(
         currency = require_currency(currency_code)
         minor = _positive_minor("amount", amount, currency)
         wallet = await uow.wallets.ensure_for_update(tenant_id, customer.id, currency.code)
-        if wallet.balance + minor > 10**15:
+        if wallet.balance + minor > MAX_MINOR:
             raise errors.InvalidInput(field="amount", reason="TOO_LARGE")
         wallet.balance += minor
         uow.wallets.add(wallet)

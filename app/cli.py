@@ -9,11 +9,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import json
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import make_url
+import uvicorn
+from sqlalchemy import exc, make_url
 
 from app import admin
 from app.auth import AuthError, issue_token
@@ -22,7 +24,7 @@ from app.db import Database
 from app.errors import DomainError
 from app.migrate import current_revision, upgrade
 from app.money import find_currency, to_decimal
-from app.seed import DemoSeed, check_can_issue_tokens, seed_demo
+from app.seed import TOKEN_TTL_SECONDS, DemoSeed, check_can_issue_tokens, seed_demo
 from app.verify import CHECKS, Violation, verify_ledger
 
 DEFAULT_TTL_SECONDS = 3600
@@ -33,9 +35,8 @@ PAY_MUTATION = (
     " { invoice { status balanceDue { amount currency } } } } }"
 )
 
-
-class UsageError(Exception):
-    """A command line that cannot mean anything (exit 2)."""
+T = TypeVar("T")
+Handler = Callable[[argparse.Namespace, Settings], int]
 
 
 def _clone_id(value: str) -> str:
@@ -54,7 +55,7 @@ def _positive_int(value: str) -> int:
     return number
 
 
-def _run[T](work: Callable[[Database], Coroutine[Any, Any, T]], settings: Settings) -> T:
+def _run(work: Callable[[Database], Coroutine[Any, Any, T]], settings: Settings) -> T:
     async def with_database() -> T:
         db = Database(settings.database_url)
         try:
@@ -90,8 +91,6 @@ def cmd_tenant_create(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     settings.check_signing()  # refuse to start rather than serve unverifiable tokens
-    import uvicorn  # only the server needs it
-
     uvicorn.run(
         "app.web:create_app",
         factory=True,
@@ -108,8 +107,6 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
-    if not args.demo:
-        raise UsageError("nothing to seed: pass --demo")
     seed = _run(lambda db: seed_demo(db, settings), settings)
     print(_demo_summary(seed))
     return 0
@@ -192,11 +189,11 @@ def _demo_summary(seed: DemoSeed) -> str:
         lines.append(
             f"  {invoice.number}  {names[invoice.customer_id]:<10}"
             f" {_money(invoice.total, invoice.currency):>14}  {invoice.status:<14}"
-            f" due {_money(invoice.balance_due, invoice.currency)}{terms}"
+            f" balance due {_money(invoice.balance_due, invoice.currency)}{terms}"
         )
     lines += [
         "",
-        "Tokens (valid 24 hours):",
+        f"Tokens (valid {TOKEN_TTL_SECONDS // 3600} hours):",
         f"  ADA_TOKEN={seed.ada_token}",
         f"  BOLA_TOKEN={seed.bola_token}",
         f"  ADMIN_TOKEN={seed.admin_token}",
@@ -206,28 +203,22 @@ def _demo_summary(seed: DemoSeed) -> str:
         f"  curl -s {GRAPHQL_URL} \\",
         "    -H 'Content-Type: application/json' \\",
         f"    -H 'Authorization: Bearer {seed.ada_token}' \\",
-        "    -d '" + _json_body(PAY_MUTATION) + "'",
+        "    -d '" + json.dumps({"query": PAY_MUTATION}) + "'",
     ]
     return "\n".join(lines)
-
-
-def _json_body(query: str) -> str:
-    import json
-
-    return json.dumps({"query": query})
 
 
 # --- parser ---------------------------------------------------------------------------
 
 
 def _command(
-    parent: Any,
+    parent: argparse._SubParsersAction[argparse.ArgumentParser],
     name: str,
-    handler: Callable[[argparse.Namespace, Settings], int],
+    handler: Handler,
     summary: str,
     example: str,
 ) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = parent.add_parser(
+    parser = parent.add_parser(
         name,
         help=summary,
         description=summary,
@@ -286,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
         " safe to run twice",
         "invoicepay seed --demo",
     )
-    seed.add_argument("--demo", action="store_true", help="seed the demo tenant")
+    seed.add_argument("--demo", action="store_true", required=True, help="the demo tenant")
 
     token = _command(
         commands,
@@ -327,17 +318,19 @@ def main(argv: list[str] | None = None) -> int:
         return exit_.code if isinstance(exit_.code, int) else 2
     try:
         settings = Settings.from_env()
-        handler: Callable[[argparse.Namespace, Settings], int] = args.handler
+        handler: Handler = args.handler
         return handler(args, settings)
-    except UsageError as error:
-        parser.print_usage(sys.stderr)
-        print(f"invoicepay: error: {error}", file=sys.stderr)
-        return 2
     except DomainError as error:
         print(f"invoicepay: error: {_describe(error)}", file=sys.stderr)
         return 1
     except (ConfigError, AuthError) as error:
         print(f"invoicepay: configuration error: {error}", file=sys.stderr)
+        return 1
+    except (OSError, exc.DBAPIError) as error:
+        # An unreachable or unmigrated database is an operating problem, not a bug.
+        reason = getattr(error, "orig", None) or error
+        first_line = str(reason).strip().splitlines()[0] if str(reason).strip() else repr(reason)
+        print(f"invoicepay: database error: {first_line}", file=sys.stderr)
         return 1
 
 

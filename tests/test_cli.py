@@ -1,0 +1,327 @@
+"""`invoicepay` in-process: `main([...])` on each backend, output read through capsys.
+
+`main` runs its work with asyncio.run, so these tests are plain sync functions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+import uvicorn
+from sqlalchemy import Row, text
+
+from app import cli
+from app.db import Database
+from app.migrate import head_revision
+from app.seed import DEMO_CLONE_ID
+
+SECRET = "cli-test-secret-" + "s" * 32
+COUNTED_TABLES = ("tenants", "customers", "wallets", "invoices", "ledger_entries", "sessions")
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment `invoicepay` reads. Every variable is set (empty when unused) so a
+    developer's `.env` cannot leak into the tests."""
+    monkeypatch.setenv("JWT_SECRET", SECRET)
+    for name in ("JWT_PUBLIC_KEY", "JWT_JWKS_URL", "JWT_AUDIENCE", "JWT_ISSUER", "ENVIRONMENT"):
+        monkeypatch.setenv(name, "")
+
+
+@pytest.fixture
+def url(cli_env: None, database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """`DATABASE_URL` of a clean, migrated database (each backend)."""
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    return database_url
+
+
+def query(database_url: str, sql: str, **params: Any) -> Sequence[Row[Any]]:
+    async def run() -> Sequence[Row[Any]]:
+        db = Database(database_url)
+        try:
+            async with db.write_engine.begin() as connection:
+                result = await connection.execute(text(sql), params)
+                return result.all() if result.returns_rows else []
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+def counts(database_url: str) -> dict[str, int]:
+    return {
+        table: query(database_url, f"SELECT COUNT(*) FROM {table}")[0][0]  # noqa: S608
+        for table in COUNTED_TABLES
+    }
+
+
+def ada_id(database_url: str) -> str:
+    rows = query(database_url, "SELECT id FROM customers WHERE email = 'ada@demo.invoicepay.test'")
+    return str(rows[0][0])
+
+
+@pytest.mark.parametrize(
+    "command",
+    [[], ["migrate"], ["tenant", "create"], ["serve"], ["seed"], ["token"], ["ledger", "verify"]],
+)
+def test_every_command_explains_itself_with_an_example(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main([*command, "--help"]) == 0
+
+    out = capsys.readouterr().out
+    assert "usage: invoicepay" in out
+    example = out.split("\nexample:\n", 1)[1]
+    assert "invoicepay" in example.splitlines()[0]
+
+
+def test_given_a_migrated_database_when_migrating_again_then_nothing_fails(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["migrate"]) == 0
+    assert cli.main(["migrate"]) == 0
+
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2
+    assert all(line.endswith(f"is at revision {head_revision()}") for line in out)
+
+
+def test_given_a_tenant_when_created_again_then_it_fails_with_a_message(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["tenant", "create", "64f0000000000000000000c1", "--name", "Acme"]) == 0
+    assert "64f0000000000000000000c1" in capsys.readouterr().out
+
+    assert cli.main(["tenant", "create", "64f0000000000000000000c1", "--name", "Acme"]) == 1
+
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "ALREADY_EXISTS" in captured.err
+    assert "Traceback" not in captured.err
+    assert query(url, "SELECT name FROM tenants") == [("Acme",)]
+
+
+def test_given_a_malformed_clone_id_when_creating_a_tenant_then_it_is_a_usage_error(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["tenant", "create", "not-a-clone", "--name", "Acme"]) == 2
+
+    assert "is not a clone id" in capsys.readouterr().err
+
+
+def test_when_seeding_the_demo_twice_then_the_data_is_created_once(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["seed", "--demo"]) == 0
+    first = counts(url)
+    assert cli.main(["seed", "--demo"]) == 0
+    second = counts(url)
+
+    assert {table: n for table, n in first.items() if table != "sessions"} == {
+        "tenants": 1,
+        "customers": 2,
+        "wallets": 3,
+        "invoices": 4,
+        "ledger_entries": 6,
+    }
+    assert second == {**first, "sessions": 6}
+    out = capsys.readouterr().out
+    assert out.count("ADA_TOKEN=ey") == 2
+    assert out.count("ADMIN_TOKEN=ey") == 2
+    assert "curl -s http://127.0.0.1:8000/graphql" in out
+    assert "payInvoice(input: {invoiceNumber: 100123" in out
+    assert "already seeded" in out
+
+
+def test_when_seeding_then_the_demo_wallets_and_invoices_are_as_documented(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["seed", "--demo"]) == 0
+
+    wallets = query(
+        url,
+        "SELECT c.email, w.currency, w.balance FROM wallets w"
+        " JOIN customers c ON c.id = w.customer_id ORDER BY c.email, w.currency",
+    )
+    assert [tuple(w) for w in wallets] == [
+        ("ada@demo.invoicepay.test", "NGN", 5_000_000),
+        ("ada@demo.invoicepay.test", "USD", 50_000),
+        ("bola@demo.invoicepay.test", "NGN", 100_000),
+    ]
+    invoices = query(
+        url,
+        "SELECT i.number, c.email, i.currency, i.total, i.status, i.discount_percent"
+        " FROM invoices i JOIN customers c ON c.id = i.customer_id ORDER BY i.number",
+    )
+    assert [tuple(i) for i in invoices] == [
+        (100123, "ada@demo.invoicepay.test", "NGN", 1_500_000, "UNPAID", None),
+        (100124, "ada@demo.invoicepay.test", "NGN", 500_000, "UNPAID", "5"),
+        (100125, "ada@demo.invoicepay.test", "USD", 20_000, "UNPAID", None),
+        (100200, "bola@demo.invoicepay.test", "NGN", 250_000, "UNPAID", None),
+    ]
+    out = capsys.readouterr().out
+    assert f"Demo tenant {DEMO_CLONE_ID} (Demo Clone)" in out
+    assert ada_id(url) in out
+
+
+def test_when_issuing_a_customer_token_then_stdout_is_only_a_jwt_of_a_known_session(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["seed", "--demo"]) == 0
+    customer = ada_id(url)
+    capsys.readouterr()
+
+    assert cli.main(["token", "--clone", DEMO_CLONE_ID, "--customer", customer, "--ttl", "60"]) == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1
+    claims = jwt.decode(lines[0], SECRET, algorithms=["HS256"])
+    assert claims["sub"] == customer
+    assert claims["clone_id"] == DEMO_CLONE_ID
+    assert claims["scope"] == "payments"
+    assert claims["exp"] - claims["iat"] == 60
+    session = query(url, "SELECT subject, scope FROM sessions WHERE jti = :jti", jti=claims["jti"])
+    assert [tuple(s) for s in session] == [(customer, "payments")]
+
+
+def test_when_issuing_an_admin_token_then_it_carries_the_admin_scope(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["tenant", "create", DEMO_CLONE_ID, "--name", "Demo Clone"]) == 0
+    capsys.readouterr()
+
+    assert cli.main(["token", "--clone", DEMO_CLONE_ID, "--admin"]) == 0
+
+    token = capsys.readouterr().out.strip()
+    claims = jwt.decode(token, SECRET, algorithms=["HS256"])
+    assert claims["scope"] == "admin"
+    assert claims["exp"] - claims["iat"] == cli.DEFAULT_TTL_SECONDS
+    assert query(url, "SELECT scope FROM sessions WHERE jti = :j", j=claims["jti"]) == [("admin",)]
+
+
+def test_given_an_unknown_customer_when_issuing_a_token_then_it_fails_on_stderr_only(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["tenant", "create", DEMO_CLONE_ID, "--name", "Demo Clone"]) == 0
+    capsys.readouterr()
+
+    assert cli.main(["token", "--clone", DEMO_CLONE_ID, "--customer", "cus_nobody"]) == 1
+
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.strip() == (
+        "invoicepay: error: Customer not found (customer_id=cus_nobody)"
+    )
+    assert query(url, "SELECT COUNT(*) FROM sessions") == [(0,)]
+
+
+def test_given_no_jwt_secret_when_issuing_a_token_then_no_session_is_created(
+    url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["tenant", "create", DEMO_CLONE_ID, "--name", "Demo Clone"]) == 0
+    monkeypatch.setenv("JWT_SECRET", "")
+    capsys.readouterr()
+
+    assert cli.main(["token", "--clone", DEMO_CLONE_ID, "--admin"]) == 1
+
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "JWT_SECRET" in captured.err
+    assert query(url, "SELECT COUNT(*) FROM sessions") == [(0,)]
+
+
+def test_given_a_seeded_database_when_verifying_the_ledger_then_it_passes(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["seed", "--demo"]) == 0
+    capsys.readouterr()
+
+    assert cli.main(["ledger", "verify"]) == 0
+
+    captured = capsys.readouterr()
+    assert captured.out.startswith("ledger OK: 12 checks passed")
+    assert captured.err == ""  # no progress bar when stderr is not a terminal
+
+
+def test_given_a_terminal_when_verifying_the_ledger_then_progress_goes_to_stderr(
+    url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+
+    assert cli.main(["ledger", "verify"]) == 0
+
+    captured = capsys.readouterr()
+    assert captured.err.endswith("verifying ledger: check 12/12\n")
+    assert captured.out.startswith("ledger OK")
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_given_an_unmigrated_database_when_verifying_then_it_fails_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
+
+    assert cli.main(["ledger", "verify"]) == 1
+
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("invoicepay: database error: no such table")
+
+
+def test_given_a_wallet_balance_changed_behind_the_ledger_when_verifying_then_it_fails(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["seed", "--demo"]) == 0
+    wallet = query(url, "SELECT id FROM wallets WHERE currency = 'USD'")[0][0]
+    query(url, "UPDATE wallets SET balance = balance + 1 WHERE id = :id", id=wallet)
+    capsys.readouterr()
+
+    assert cli.main(["ledger", "verify"]) == 1
+
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["CHECK", "SUBJECT", "DETAIL"]
+    assert out[1].split()[:2] == ["wallet_balance_matches_ledger", wallet]
+    assert out[-1] == "ledger BROKEN: 1 violation(s)"
+
+
+class FakeServer:
+    """Stands in for uvicorn.run: records how the server would have been started."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, dict[str, Any]]] = []
+
+    def __call__(self, app: Any, **options: Any) -> None:
+        self.calls.append((app, options))
+
+
+def test_given_a_short_jwt_secret_when_serving_then_it_refuses_to_start(
+    url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = FakeServer()
+    monkeypatch.setattr(uvicorn, "run", server)
+    monkeypatch.setenv("JWT_SECRET", "too-short")
+
+    assert cli.main(["serve"]) == 1
+
+    assert server.calls == []
+    assert "JWT_SECRET must be at least 32 bytes" in capsys.readouterr().err
+
+
+def test_given_a_strong_secret_when_serving_then_uvicorn_runs_the_app_factory(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = FakeServer()
+    monkeypatch.setattr(uvicorn, "run", server)
+
+    assert cli.main(["serve", "--port", "8123", "--workers", "2"]) == 0
+
+    [(app, options)] = server.calls
+    assert app == "app.web:create_app"
+    assert options["factory"] is True
+    assert (options["host"], options["port"], options["workers"]) == ("127.0.0.1", 8123, 2)

@@ -83,7 +83,8 @@ def upgrade() -> None:
         sa.Column("discount_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
-            "amount_paid >= 0 AND discount_applied >= 0 AND amount_paid + discount_applied <= total",
+            "amount_paid >= 0 AND discount_applied >= 0"
+            " AND amount_paid + discount_applied <= total",
             name="invoice_amounts_in_range",
         ),
         sa.ForeignKeyConstraint(

@@ -69,6 +69,9 @@ class TokenVerifier:
         for claim in ("sub", "jti", "clone_id", "scope"):
             if not isinstance(claims.get(claim), str) or not claims[claim]:
                 raise AuthError(f"claim {claim} missing")
+            # PostgreSQL text cannot hold NUL: looking such a jti up would fail, not miss.
+            if "\x00" in claims[claim]:
+                raise AuthError(f"claim {claim} malformed")
         return claims
 
 

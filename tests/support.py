@@ -3,19 +3,20 @@ tokens, and a GraphQL call helper. Tests read as given / when / then on top of t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import httpx
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from app import admin
 from app.auth import issue_token
 from app.config import Settings
 from app.db import Database
+from app.payments import PayInvoice, pay_invoice
 from app.web import create_app
 
 SECRET = "test-secret-" + "x" * 40
@@ -128,3 +129,121 @@ async def snapshot(db: Database) -> dict[str, Any]:
             name: [tuple(row) for row in (await connection.execute(text(sql))).all()]
             for name, sql in queries.items()
         }
+
+
+TRANSACTION_CONTROL = {"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"}
+
+
+@contextmanager
+def counting_statements(db: Database) -> Iterator[list[str]]:
+    """Every SQL statement sent to the database while the block runs (N+1 checks).
+
+    Transaction control is left out: SQLite sends `BEGIN` through the cursor, PostgreSQL
+    does not, and only the queries should count the same on both backends."""
+    statements: list[str] = []
+
+    def record(
+        _conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, _many: bool
+    ) -> None:
+        if statement.split(maxsplit=1)[0].upper() not in TRANSACTION_CONTROL:
+            statements.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+
+
+async def snapshot_all(db: Database) -> dict[str, Any]:
+    """`snapshot` plus customers, invoices in full and sessions: a failed admin call
+    or a refused request must leave all of them as they were."""
+    queries = {
+        "customers": "SELECT id, tenant_id, name, email, status FROM customers ORDER BY id",
+        "invoices_full": (
+            "SELECT id, tenant_id, number, customer_id, currency, total, status, due_at,"
+            " discount_percent, discount_until FROM invoices ORDER BY id"
+        ),
+        "sessions": "SELECT jti, revoked_at FROM sessions ORDER BY jti",
+        "ledger_rows": (
+            "SELECT id, wallet_id, amount, balance_after FROM ledger_entries ORDER BY id"
+        ),
+    }
+    async with db.engine.connect() as connection:
+        extra = {
+            name: [tuple(row) for row in (await connection.execute(text(sql))).all()]
+            for name, sql in queries.items()
+        }
+    return {**await snapshot(db), **extra}
+
+
+async def make_payment(
+    db: Database,
+    customer_id: str,
+    number: int,
+    amount: str,
+    currency: str = "NGN",
+    tenant_id: str = DEMO_CLONE,
+) -> str:
+    """Pay `amount` of invoice `number` through the service; the new payment's id."""
+    receipt = await pay_invoice(
+        db,
+        PayInvoice(
+            tenant_id=tenant_id,
+            customer_id=customer_id,
+            invoice_number=number,
+            currency=currency,
+            amount=Decimal(amount),
+        ),
+    )
+    return receipt.payment_id
+
+
+# --- payInvoice helpers (tests/test_pay_*.py) ---
+
+
+async def pay_through_graphql(
+    client: httpx.AsyncClient, document: str, token: str, request: dict[str, Any]
+) -> dict[str, Any]:
+    """Run a payInvoice `document` with `request` as `$input`: the union member answered."""
+    result = await gql(client, document, {"input": request}, token)
+    assert "errors" not in result, result
+    answer: dict[str, Any] = result["data"]["payInvoice"]
+    return answer
+
+
+async def ledger_imbalances(db: Database) -> list[tuple[Any, ...]]:
+    """(transaction, currency, sum) of every ledger transaction that does not balance."""
+    sql = (
+        "SELECT transaction_id, currency, sum(amount) FROM ledger_entries"
+        " GROUP BY transaction_id, currency HAVING sum(amount) <> 0"
+    )
+    async with db.engine.connect() as connection:
+        return [tuple(row) for row in (await connection.execute(text(sql))).all()]
+
+
+@dataclass(frozen=True)
+class WalletBooks:
+    """A wallet as stored beside its ledger entries (minor units)."""
+
+    balance: int
+    ledger_sum: int
+    lowest_balance_after: int
+    entries: int
+
+
+async def wallet_books(db: Database, customer_id: str, currency: str) -> WalletBooks:
+    sql = (
+        "SELECT w.balance, coalesce(sum(e.amount), 0), coalesce(min(e.balance_after), 0),"
+        " count(e.id) FROM wallets w LEFT JOIN ledger_entries e ON e.wallet_id = w.id"
+        " WHERE w.customer_id = :customer AND w.currency = :currency GROUP BY w.balance"
+    )
+    params = {"customer": customer_id, "currency": currency}
+    async with db.engine.connect() as connection:
+        row = (await connection.execute(text(sql), params)).one()
+    return WalletBooks(*(int(value) for value in row))
+
+
+def error_codes(result: dict[str, Any]) -> list[str]:
+    """The `extensions.code` of each top-level error (empty when there is none)."""
+    return [error.get("extensions", {}).get("code", "") for error in result.get("errors") or []]

@@ -13,25 +13,34 @@ from graphql import StringValueNode, ValueNode
 _DECIMAL = re.compile(r"^-?\d{1,24}(\.\d{1,16})?$")
 
 
+class InvalidDecimal(ValueError):
+    """The client sent something that is not a Decimal: a request error, never masked."""
+
+
 def parse_decimal(value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise ValueError('Decimal must be a string such as "15000.00"')
+        raise InvalidDecimal('Decimal must be a string such as "15000.00"')
     text = str(value)
     if not _DECIMAL.match(text):
-        raise ValueError('Decimal must be a plain decimal string such as "15000.00"')
+        raise InvalidDecimal('Decimal must be a plain decimal string such as "15000.00"')
     return Decimal(text)
 
 
 def _parse_literal(node: ValueNode, _variables: Any = None) -> Decimal:
     if isinstance(node, StringValueNode):
         return parse_decimal(node.value)
-    raise ValueError('Decimal must be a string such as "15000.00"')
+    raise InvalidDecimal('Decimal must be a string such as "15000.00"')
+
+
+def serialize_decimal(value: Decimal) -> str:
+    # Plain notation always: str() would answer "1E-7", which no client may send back.
+    return format(value, "f")
 
 
 DECIMAL = strawberry.scalar(
     name="Decimal",
     description='A decimal number as a string, e.g. "15000.00". Never a float.',
-    serialize=str,
+    serialize=serialize_decimal,
     parse_value=parse_decimal,
     parse_literal=_parse_literal,
 )

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import strawberry
-from graphql import GraphQLError
-from strawberry.extensions import MaskErrors
+from graphql import ExecutionResult, GraphQLError, StringValueNode, Visitor, visit
+from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 
+from app.graphql.context import bad_input
 from app.graphql.errors import Error
 from app.graphql.mutations import Mutation
 from app.graphql.queries import Query
@@ -17,9 +20,47 @@ from app.graphql.types import Customer, Invoice, Payment, Wallet
 
 
 def should_mask(error: GraphQLError) -> bool:
-    """Hide anything that was not raised on purpose for the client."""
+    """Hide anything a resolver did not raise on purpose for the client. Errors without a
+    field path come from parsing, validation or input coercion: they describe the
+    client's own input (check 4) and are never masked."""
     original = error.original_error
-    return original is not None and not isinstance(original, GraphQLError)
+    return (
+        error.path is not None and original is not None and not isinstance(original, GraphQLError)
+    )
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+class _StringLiterals(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: list[str] = []
+
+    def enter_string_value(self, node: StringValueNode, *_args: Any) -> None:
+        self.values.append(node.value)
+
+
+class RefuseNulCharacters(SchemaExtension):
+    """No input of ours means a NUL character, and PostgreSQL text cannot store one: refuse
+    it as bad input up front, the same on both backends, instead of failing in the database."""
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        literals = _StringLiterals()
+        if context.graphql_document is not None:
+            visit(context.graphql_document, literals)
+        if _has_nul(context.variables) or _has_nul(literals.values):
+            error = bad_input("Input must not contain NUL characters")
+            context.result = ExecutionResult(data=None, errors=[error])
+        yield
 
 
 schema = strawberry.Schema(
@@ -28,6 +69,7 @@ schema = strawberry.Schema(
     types=[Customer, Wallet, Invoice, Payment, Error],
     config=StrawberryConfig(scalar_map={Decimal: DECIMAL}),
     extensions=[
-        lambda: MaskErrors(should_mask_error=should_mask, error_message="Unexpected Error")
+        lambda: MaskErrors(should_mask_error=should_mask, error_message="Unexpected Error"),
+        RefuseNulCharacters,
     ],
 )

@@ -187,60 +187,41 @@ async def test_a_fractional_rate_rounds_the_debit_up_too(db: Database) -> None:
     assert await ledger_imbalances(db) == []
 
 
-async def test_a_jpy_invoice_is_paid_in_whole_yen(db: Database) -> None:
-    # given Ada's JPY invoice of 5000 and a JPY wallet of 10000
+@pytest.mark.parametrize(
+    ("currency", "wallet", "total", "part", "rest", "wallet_after"),
+    [
+        ("JPY", "10000", "5000", "1200", "3800", "5000"),  # no decimals
+        ("KWD", "100", "12.345", "2.005", "10.340", "87.655"),  # three decimals (fils)
+    ],
+)
+async def test_invoices_are_paid_in_their_currencys_own_minor_unit(
+    db: Database, currency: str, wallet: str, total: str, part: str, rest: str, wallet_after: str
+) -> None:
+    # given Ada's invoice and a wallet in a currency whose exponent is not 2
     world = await make_world(db)
-    await admin.top_up_wallet(db, DEMO_CLONE, world.ada, "JPY", Decimal("10000"))
-    await invoice(db, 9, world.ada, "5000", "JPY")
+    await admin.top_up_wallet(db, DEMO_CLONE, world.ada, currency, Decimal(wallet))
+    await invoice(db, 9, world.ada, total, currency)
     async with client_for(db) as client:
-        # when she pays 1200 and then the rest
+        # when she pays a part and then the rest
         first = succeeded(
             await pay_through_graphql(
                 client,
                 PAY,
                 world.ada_token,
-                {"invoiceNumber": 9, "currency": "JPY", "amount": "1200"},
+                {"invoiceNumber": 9, "currency": currency, "amount": part},
             )
         )
         second = succeeded(
             await pay_through_graphql(
-                client, PAY, world.ada_token, {"invoiceNumber": 9, "currency": "JPY"}
+                client, PAY, world.ada_token, {"invoiceNumber": 9, "currency": currency}
             )
         )
-    # then amounts have no decimals
-    assert first["payment"]["amount"] == {"amount": "1200", "currency": "JPY"}
-    assert first["invoice"]["balanceDue"] == {"amount": "3800", "currency": "JPY"}
-    assert second["payment"]["amount"]["amount"] == "3800"
+    # then every amount has exactly the currency's decimals
+    assert first["payment"]["amount"] == {"amount": part, "currency": currency}
+    assert first["invoice"]["balanceDue"] == {"amount": rest, "currency": currency}
+    assert second["payment"]["amount"]["amount"] == rest
     assert second["invoice"]["status"] == "PAID"
-    assert second["wallet"]["balance"] == {"amount": "5000", "currency": "JPY"}
-
-
-async def test_a_kwd_invoice_is_paid_in_fils(db: Database) -> None:
-    # given Ada's KWD invoice of 12.345 and a KWD wallet of 100
-    world = await make_world(db)
-    await admin.top_up_wallet(db, DEMO_CLONE, world.ada, "KWD", Decimal("100"))
-    await invoice(db, 10, world.ada, "12.345", "KWD")
-    async with client_for(db) as client:
-        # when she pays 2.005 and then the rest
-        first = succeeded(
-            await pay_through_graphql(
-                client,
-                PAY,
-                world.ada_token,
-                {"invoiceNumber": 10, "currency": "KWD", "amount": "2.005"},
-            )
-        )
-        second = succeeded(
-            await pay_through_graphql(
-                client, PAY, world.ada_token, {"invoiceNumber": 10, "currency": "KWD"}
-            )
-        )
-    # then amounts have three decimals
-    assert first["payment"]["amount"] == {"amount": "2.005", "currency": "KWD"}
-    assert first["invoice"]["balanceDue"] == {"amount": "10.340", "currency": "KWD"}
-    assert second["payment"]["amount"]["amount"] == "10.340"
-    assert second["invoice"]["status"] == "PAID"
-    assert second["wallet"]["balance"] == {"amount": "87.655", "currency": "KWD"}
+    assert second["wallet"]["balance"] == {"amount": wallet_after, "currency": currency}
 
 
 async def test_the_early_payment_discount_pays_4750_of_5000(db: Database) -> None:

@@ -107,9 +107,8 @@ async def authenticate(db: Database, verifier: TokenVerifier, header: str | None
 
 def issue_token(settings: Settings, session: AuthSession) -> str:
     """A signed HS256 token for `session` (used by `invoicepay token` and `seed`)."""
-    settings.check_signing()
-    if not settings.jwt_secret:
-        raise AuthError("issuing tokens needs JWT_SECRET")
+    settings.check_can_issue_tokens()
+    assert settings.jwt_secret is not None
     claims: dict[str, Any] = {
         "sub": session.subject,
         "jti": session.jti,

@@ -18,13 +18,13 @@ import uvicorn
 from sqlalchemy import exc, make_url
 
 from app import admin
-from app.auth import AuthError, issue_token
+from app.auth import issue_token
 from app.config import ConfigError, Settings
 from app.db import Database
 from app.errors import DomainError
 from app.migrate import current_revision, upgrade
 from app.money import find_currency, to_decimal
-from app.seed import TOKEN_TTL_SECONDS, DemoSeed, check_can_issue_tokens, seed_demo
+from app.seed import TOKEN_TTL_SECONDS, DemoSeed, seed_demo
 from app.verify import CHECKS, Violation, verify_ledger
 
 DEFAULT_TTL_SECONDS = 3600
@@ -113,7 +113,7 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
-    check_can_issue_tokens(settings)
+    settings.check_can_issue_tokens()
     customer_id = None if args.admin else args.customer
     session = _run(
         lambda db: admin.create_session(
@@ -323,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     except DomainError as error:
         print(f"invoicepay: error: {_describe(error)}", file=sys.stderr)
         return 1
-    except (ConfigError, AuthError) as error:
+    except ConfigError as error:
         print(f"invoicepay: configuration error: {error}", file=sys.stderr)
         return 1
     except (OSError, exc.DBAPIError) as error:

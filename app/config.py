@@ -79,3 +79,9 @@ class Settings:
             raise ConfigError("JWT_SECRET is not set (or set JWT_PUBLIC_KEY / JWT_JWKS_URL)")
         if len(self.jwt_secret.encode()) < MIN_SECRET_BYTES:
             raise ConfigError(f"JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes long")
+
+    def check_can_issue_tokens(self) -> None:
+        """Refuse unless this service can sign tokens, not only verify them."""
+        self.check_signing()
+        if self.jwt_secret is None:
+            raise ConfigError("issuing tokens needs JWT_SECRET (a public key only verifies them)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from graphql import GraphQLError
 from strawberry.dataloader import DataLoader
@@ -85,7 +85,6 @@ class Context:
     principal: Principal | None
     suspended: bool = False
     loaders: Loaders = field(init=False)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.db)
@@ -105,13 +104,13 @@ class Context:
 
     def can_see(self, row: models.Wallet | models.Invoice | models.Payment) -> bool:
         """A customer sees only its own rows; an admin only its own tenant's."""
-        principal = self.require_principal()
-        if row.tenant_id != principal.tenant_id:
-            return False
-        return principal.is_admin or row.customer_id == principal.customer_id
+        return self._owns(row.tenant_id, row.customer_id)
 
     def can_see_customer(self, row: models.Customer) -> bool:
+        return self._owns(row.tenant_id, row.id)
+
+    def _owns(self, tenant_id: str, customer_id: str) -> bool:
         principal = self.require_principal()
-        if row.tenant_id != principal.tenant_id:
+        if tenant_id != principal.tenant_id:
             return False
-        return principal.is_admin or row.id == principal.customer_id
+        return principal.is_admin or customer_id == principal.customer_id

@@ -28,6 +28,7 @@ class Principal:
     subject: str
     scopes: frozenset[str]
     jti: str
+    suspended: bool = False
 
     @property
     def is_admin(self) -> bool:
@@ -51,7 +52,7 @@ class TokenVerifier:
             self.key = settings.jwt_secret
             self.algorithms = ["HS256"]
 
-    def decode(self, token: str) -> dict[str, Any]:
+    async def decode(self, token: str) -> dict[str, Any]:
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -86,12 +87,14 @@ def bearer_token(header: str | None) -> str:
 
 async def authenticate(db: Database, verifier: TokenVerifier, header: str | None) -> Principal:
     """The principal behind an `Authorization` header, or AuthError."""
-    claims = verifier.decode(bearer_token(header))
+    claims = await verifier.decode(bearer_token(header))
     async with UnitOfWork(db) as uow:
-        session = await uow.sessions.get(claims["jti"])
+        found = await uow.sessions.get_with_customer_status(claims["jti"])
+    if found is None:
+        raise AuthError("unknown session")
+    session, customer_status = found
     if (
-        session is None
-        or session.revoked_at is not None
+        session.revoked_at is not None
         or session.subject != claims["sub"]
         or session.tenant_id != claims["clone_id"]
         or session.expires_at.timestamp() < time.time()
@@ -102,6 +105,7 @@ async def authenticate(db: Database, verifier: TokenVerifier, header: str | None
         subject=session.subject,
         scopes=frozenset(claims["scope"].split()),
         jti=session.jti,
+        suspended=customer_status == "SUSPENDED",
     )
 
 

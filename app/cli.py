@@ -26,6 +26,7 @@ from app.migrate import current_revision, upgrade
 from app.money import find_currency, to_decimal
 from app.seed import TOKEN_TTL_SECONDS, DemoSeed, seed_demo
 from app.verify import CHECKS, Violation, verify_ledger
+from app.web import create_app
 
 DEFAULT_TTL_SECONDS = 3600
 GRAPHQL_URL = "http://127.0.0.1:8000/graphql"
@@ -90,17 +91,16 @@ def cmd_tenant_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    settings.check_signing()  # refuse to start rather than serve unverifiable tokens
+    create_app(settings)  # refuse to start on any unsafe setting (ConfigError), before forking
     uvicorn.run(
-        "app.web:create_app",
+        "app.web:serve_app",
         factory=True,
         host=args.host,
         port=args.port,
         workers=args.workers,
         log_level=settings.log_level.lower(),
-        # Client addresses come from X-Forwarded-For only behind configured proxies.
-        proxy_headers=bool(settings.trusted_proxies),
-        forwarded_allow_ips=list(settings.trusted_proxies) or None,
+        # The app reads X-Forwarded-For itself, and only from TRUSTED_PROXIES (app.guard).
+        proxy_headers=False,
         server_header=False,
     )
     return 0

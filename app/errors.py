@@ -34,6 +34,7 @@ from typing import Any, ClassVar
 class DomainError(Exception):
     code: ClassVar[str] = "DOMAIN_ERROR"
     message: ClassVar[str] = "Domain error"
+    replayed = False  # set on an outcome an idempotency key answers again (not a field)
 
     def __str__(self) -> str:
         return self.message

@@ -152,7 +152,9 @@ async def pay_invoice(
 def _replay(outcome: str) -> PaymentReceipt:
     data: dict[str, Any] = json.loads(outcome)
     if "error" in data:
-        raise errors.DomainError.from_data(data["error"])
+        error = errors.DomainError.from_data(data["error"])
+        error.replayed = True
+        raise error
     return PaymentReceipt(**{**data["ok"], "replayed": True})
 
 

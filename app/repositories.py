@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import and_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -182,6 +183,23 @@ class LedgerRepository(_Repository):
 class SessionRepository(_Repository):
     async def get(self, jti: str) -> AuthSession | None:
         return await self.session.get(AuthSession, jti)
+
+    async def get_with_customer_status(self, jti: str) -> tuple[AuthSession, str | None] | None:
+        """The session and the status of the customer it names (None: no such customer),
+        in one round trip: every authenticated request asks both."""
+        stmt = (
+            select(AuthSession, Customer.status)
+            .outerjoin(
+                Customer,
+                and_(
+                    col(Customer.id) == col(AuthSession.subject),
+                    col(Customer.tenant_id) == col(AuthSession.tenant_id),
+                ),
+            )
+            .where(col(AuthSession.jti) == jti)
+        )
+        row = (await self.session.exec(stmt)).first()
+        return None if row is None else (row[0], row[1])
 
 
 class IdempotencyRepository(_Repository):

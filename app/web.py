@@ -1,4 +1,5 @@
-"""The ASGI application: GraphQL (and GraphiQL) at /graphql."""
+"""The ASGI application: GraphQL (and GraphiQL) at /graphql, the REST route of the seed,
+and its OpenAPI document; behind the request-id and traffic-guard middleware."""
 
 from __future__ import annotations
 
@@ -6,24 +7,30 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
+from app import rest
 from app.auth import AuthError, Principal, TokenVerifier, authenticate
 from app.config import Settings
 from app.db import Database
+from app.gate import Gate
 from app.graphql.context import Context
 from app.graphql.schema import schema
+from app.guard import TrafficGuard, TrafficGuardMiddleware
+from app.openapi import OPENAPI_PATH, openapi_document
+from app.ratelimit import RateLimiter
+from app.request_context import RequestContextMiddleware, configure_logging
 
 
 class GraphQLApp(GraphQL[Context, None]):
-    def __init__(self, db: Database, verifier: TokenVerifier, *, graphiql: bool) -> None:
+    def __init__(self, gate: Gate, *, graphiql: bool) -> None:
         super().__init__(schema, graphql_ide="graphiql" if graphiql else None)
-        self.db = db
-        self.verifier = verifier
+        self.gate = gate
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -31,23 +38,32 @@ class GraphQLApp(GraphQL[Context, None]):
         principal: Principal | None
         try:
             principal = await authenticate(
-                self.db, self.verifier, request.headers.get("authorization")
+                self.gate.db, self.gate.verifier, request.headers.get("authorization")
             )
         except AuthError:
             principal = None
-        context = Context(db=self.db, principal=principal)
-        if principal is not None and principal.customer_id is not None:
-            customer = await context.loaders.customer.load(principal.customer_id)
-            context.suspended = customer is not None and customer.status == "SUSPENDED"
-        return context
+        client_ip = request.scope.get("state", {}).get("client_ip", "unknown")
+        return Context(db=self.gate.db, principal=principal, gate=self.gate, client_ip=client_ip)
 
 
-def create_app(settings: Settings | None = None, *, db: Database | None = None) -> Starlette:
-    """The application; refuses to start without a strong token key (see Settings)."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    db: Database | None = None,
+    limiter: RateLimiter | None = None,
+) -> Starlette:
+    """The application; refuses to start on a configuration that is not safe (ConfigError)."""
     settings = settings or Settings.from_env()
+    guard = TrafficGuard(settings.trusted_proxies, settings.blocked_ips)
     verifier = TokenVerifier(settings)
+    limiter = limiter or RateLimiter(settings.rate_limit, settings.rate_limit_storage_url)
     database = db or Database(settings.database_url)
-    graphql = GraphQLApp(database, verifier, graphiql=settings.graphiql)
+    gate = Gate(db=database, verifier=verifier, limiter=limiter)
+    graphql = GraphQLApp(gate, graphiql=settings.graphiql)
+    document = openapi_document()
+
+    async def openapi(_request: Request) -> Response:
+        return JSONResponse(document)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -56,6 +72,22 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             await database.dispose()
 
     return Starlette(
-        routes=[Route("/graphql", graphql), WebSocketRoute("/graphql", graphql)],
+        routes=[
+            Route("/graphql", graphql),
+            WebSocketRoute("/graphql", graphql),
+            Route(rest.PATH, rest.PayRoute(gate).handle, methods=["POST"]),
+            Route(OPENAPI_PATH, openapi, methods=["GET"]),
+        ],
+        middleware=[
+            Middleware(RequestContextMiddleware),
+            Middleware(TrafficGuardMiddleware, guard=guard),
+        ],
         lifespan=lifespan,
     )
+
+
+def serve_app() -> Starlette:
+    """What `invoicepay serve` runs in each worker: logging with request ids, then the app."""
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    return create_app(settings)

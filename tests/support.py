@@ -25,7 +25,12 @@ OTHER_CLONE = "64f0000000000000000000ff"
 
 
 def test_settings(database_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {"database_url": database_url, "jwt_secret": SECRET}
+    # Tests of other things must never meet the rate limit; its own tests set one.
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "jwt_secret": SECRET,
+        "rate_limit": "100000/minute",
+    }
     values.update(overrides)
     return Settings(**values)
 

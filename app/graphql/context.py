@@ -13,6 +13,7 @@ from strawberry.dataloader import DataLoader
 from app import models
 from app.auth import Principal
 from app.db import Database
+from app.gate import Gate
 from app.uow import UnitOfWork
 
 Row = TypeVar("Row", models.Customer, models.Wallet, models.Invoice, models.Payment)
@@ -83,7 +84,8 @@ class Loaders:
 class Context:
     db: Database
     principal: Principal | None
-    suspended: bool = False
+    gate: Gate | None = None
+    client_ip: str = "unknown"
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
@@ -92,7 +94,7 @@ class Context:
     def require_principal(self) -> Principal:
         if self.principal is None:
             raise unauthenticated()
-        if self.suspended:
+        if self.principal.suspended:
             raise forbidden()
         return self.principal
 

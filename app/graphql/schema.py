@@ -2,31 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import strawberry
 from graphql import ExecutionResult, GraphQLError, StringValueNode, Visitor, visit
-from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
 from app.graphql.context import bad_input
 from app.graphql.errors import Error
+from app.graphql.masking import MaskUnexpectedErrors
 from app.graphql.mutations import Mutation
+from app.graphql.payment_gate import PaymentGate
 from app.graphql.queries import Query
 from app.graphql.scalars import DECIMAL
 from app.graphql.types import Customer, Invoice, Payment, Wallet
-
-
-def should_mask(error: GraphQLError) -> bool:
-    """Hide anything a resolver did not raise on purpose for the client. Errors without a
-    field path come from parsing, validation or input coercion: they describe the
-    client's own input (check 4) and are never masked."""
-    original = error.original_error
-    return (
-        error.path is not None and original is not None and not isinstance(original, GraphQLError)
-    )
 
 
 def _has_nul(value: Any) -> bool:
@@ -63,13 +57,27 @@ class RefuseNulCharacters(SchemaExtension):
         yield
 
 
-schema = strawberry.Schema(
+log = logging.getLogger("invoicepay.graphql")
+
+
+class Schema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Unexpected failures are logged, with traceback and request id, where they are
+        masked (MaskUnexpectedErrors); every other error is about the client's input."""
+        for error in errors:
+            log.debug("GraphQL error for the client: %s", error.message)
+
+
+schema = Schema(
     query=Query,
     mutation=Mutation,
     types=[Customer, Wallet, Invoice, Payment, Error],
     config=StrawberryConfig(scalar_map={Decimal: DECIMAL}),
     extensions=[
-        lambda: MaskErrors(should_mask_error=should_mask, error_message="Unexpected Error"),
+        MaskUnexpectedErrors,
         RefuseNulCharacters,
+        PaymentGate,
     ],
 )

@@ -1,0 +1,44 @@
+"""Unexpected failures reach the client as "Unexpected Error" and the request id, nothing
+more; the traceback goes to the server log under that id."""
+
+from __future__ import annotations
+
+import logging
+
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors
+
+from app.request_context import UNEXPECTED_ERROR, current_request_id
+
+log = logging.getLogger("invoicepay.graphql")
+
+
+def should_mask(error: GraphQLError) -> bool:
+    """Hide anything a resolver did not raise on purpose for the client. Errors without a
+    field path come from parsing, validation or input coercion: they describe the
+    client's own input (check 4) and are never masked."""
+    original = error.original_error
+    return (
+        error.path is not None and original is not None and not isinstance(original, GraphQLError)
+    )
+
+
+class MaskUnexpectedErrors(MaskErrors):
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=should_mask, error_message=UNEXPECTED_ERROR)
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        request_id = current_request_id()
+        original = error.original_error
+        log.error(
+            "resolver %s failed unexpectedly (request %s)",
+            ".".join(str(part) for part in error.path or ()),
+            request_id,
+            exc_info=(type(original), original, original.__traceback__) if original else None,
+        )
+        return GraphQLError(
+            message=UNEXPECTED_ERROR,
+            nodes=error.nodes,
+            path=error.path,
+            extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
+        )

@@ -1,0 +1,96 @@
+"""Every request gets an id: sent back in `X-Request-ID`, put on every log line of the
+request, and the only thing a client learns about a failure we did not expect."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from contextvars import ContextVar
+
+import orjson
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="-")
+UNEXPECTED_ERROR = "Unexpected Error"
+GRAPHQL_PATH = "/graphql"
+
+log = logging.getLogger("invoicepay")
+
+
+def current_request_id() -> str:
+    return REQUEST_ID.get()
+
+
+class RequestIdFilter(logging.Filter):
+    """Puts the current request id on every record as `request_id`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = REQUEST_ID.get()
+        return True
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler()
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+    )
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+
+
+def log_unexpected(what: str) -> str:
+    """Log the exception being handled, with its traceback, under the request id."""
+    request_id = REQUEST_ID.get()
+    log.exception("%s failed unexpectedly (request %s)", what, request_id)
+    return request_id
+
+
+def unexpected_error_body(path: str, request_id: str) -> bytes:
+    """The whole answer to a failure: REST's `{message, requestId}` or a GraphQL error."""
+    if path.startswith(GRAPHQL_PATH):
+        extensions = {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
+        return orjson.dumps(
+            {"data": None, "errors": [{"message": UNEXPECTED_ERROR, "extensions": extensions}]}
+        )
+    return orjson.dumps({"message": UNEXPECTED_ERROR, "requestId": request_id})
+
+
+class RequestContextMiddleware:
+    """Outermost of ours: names the request, and turns anything that escapes into a 500
+    carrying only that name (the traceback goes to the log under it)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        request_id = uuid.uuid4().hex
+        reset = REQUEST_ID.set(request_id)
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                MutableHeaders(scope=message).append("X-Request-ID", request_id)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            if scope["type"] != "http" or started:
+                raise
+            log_unexpected(f"{scope.get('method', '')} {scope.get('path', '')}")
+            body = unexpected_error_body(scope.get("path", ""), request_id)
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", request_id.encode()),
+            ]
+            await send({"type": "http.response.start", "status": 500, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+        finally:
+            REQUEST_ID.reset(reset)

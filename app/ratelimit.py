@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import redis.asyncio as aioredis
 from limits import RateLimitItem, parse_many
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import ConfigurationError
@@ -40,13 +41,7 @@ class RateDecision:
         return headers
 
 
-def _async_storage_uri(url: str) -> tuple[str, dict[str, str | bool]]:
-    scheme = url.split("://", 1)[0].lower()
-    if scheme.startswith("async+"):
-        return url, {}
-    if scheme in {"redis", "rediss", "redis+unix"}:
-        return f"async+{url}", {"implementation": "redispy"}
-    return f"async+{url}", {}
+REDIS_SCHEMES = {"redis", "rediss", "unix"}
 
 
 class RateLimiter:
@@ -55,15 +50,28 @@ class RateLimiter:
             self.items: list[RateLimitItem] = parse_many(limit)
         except ValueError:
             raise ConfigError(f"RATE_LIMIT: {limit!r} is not a rate such as 60/minute") from None
-        uri, options = _async_storage_uri(storage_url)
-        if uri.startswith("async+redis"):
-            options["key_prefix"] = key_prefix
+        self.key_prefix = key_prefix
+        self.pool: aioredis.ConnectionPool | None = None
+        scheme = storage_url.split("://", 1)[0].lower()
         try:
-            storage = storage_from_string(uri, **options)
-        except ConfigurationError as error:
+            if scheme in REDIS_SCHEMES:
+                # Our own pool, so that closing the app closes its connections.
+                self.pool = aioredis.ConnectionPool.from_url(storage_url)
+                storage = storage_from_string(
+                    "async+redis://",
+                    implementation="redispy",
+                    key_prefix=key_prefix,
+                    connection_pool=self.pool,  # type: ignore[arg-type]
+                )
+            else:
+                storage = storage_from_string(f"async+{storage_url}")
+        except (ConfigurationError, ValueError) as error:
             raise ConfigError(f"RATE_LIMIT_STORAGE_URL: {error}") from None
         self.strategy = MovingWindowRateLimiter(storage)
-        self.key_prefix = key_prefix
+
+    async def aclose(self) -> None:
+        if self.pool is not None:
+            await self.pool.aclose()
 
     async def consume(self, identities: Sequence[str], cost: int = 1) -> RateDecision:
         """Take `cost` from every limit of every identity, or from none of them."""

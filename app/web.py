@@ -20,7 +20,7 @@ from app.config import Settings
 from app.db import Database
 from app.gate import Gate
 from app.graphql.context import Context
-from app.graphql.schema import schema
+from app.graphql.schema import schema_for
 from app.guard import TrafficGuard, TrafficGuardMiddleware
 from app.openapi import OPENAPI_PATH, openapi_document
 from app.ratelimit import RateLimiter
@@ -28,8 +28,13 @@ from app.request_context import RequestContextMiddleware, configure_logging
 
 
 class GraphQLApp(GraphQL[Context, None]):
-    def __init__(self, gate: Gate, *, graphiql: bool) -> None:
-        super().__init__(schema, graphql_ide="graphiql" if graphiql else None)
+    """GraphQL over HTTP and websockets, with the schema `settings` call for (production
+    refuses introspection and hides suggestions) and GraphiQL only when GRAPHIQL is on."""
+
+    def __init__(self, gate: Gate, settings: Settings) -> None:
+        super().__init__(
+            schema_for(settings), graphql_ide="graphiql" if settings.graphiql else None
+        )
         self.gate = gate
 
     async def get_context(
@@ -56,10 +61,11 @@ def create_app(
     settings = settings or Settings.from_env()
     guard = TrafficGuard(settings.trusted_proxies, settings.blocked_ips)
     verifier = TokenVerifier(settings)
+    own_limiter = limiter is None
     limiter = limiter or RateLimiter(settings.rate_limit, settings.rate_limit_storage_url)
     database = db or Database(settings.database_url)
     gate = Gate(db=database, verifier=verifier, limiter=limiter)
-    graphql = GraphQLApp(gate, graphiql=settings.graphiql)
+    graphql = GraphQLApp(gate, settings)
     document = openapi_document()
 
     async def openapi(_request: Request) -> Response:
@@ -68,6 +74,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         yield
+        if own_limiter:
+            await limiter.aclose()
         if db is None:
             await database.dispose()
 

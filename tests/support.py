@@ -17,6 +17,7 @@ from app.auth import issue_token
 from app.config import Settings
 from app.db import Database
 from app.payments import PayInvoice, pay_invoice
+from app.ratelimit import RateLimiter
 from app.web import create_app
 
 SECRET = "test-secret-" + "x" * 40
@@ -36,9 +37,12 @@ def test_settings(database_url: str, **overrides: Any) -> Settings:
 
 
 @asynccontextmanager
-async def client_for(db: Database, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(test_settings(db.url, **overrides), db=db)
-    transport = httpx.ASGITransport(app=app)
+async def client_for(
+    db: Database, *, peer: str = "127.0.0.1", limiter: RateLimiter | None = None, **overrides: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the app on `db`; `peer` is the TCP address the app sees the client at."""
+    app = create_app(test_settings(db.url, **overrides), db=db, limiter=limiter)
+    transport = httpx.ASGITransport(app=app, client=(peer, 50000))
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield client
 
@@ -205,6 +209,21 @@ async def make_payment(
 
 
 # --- payInvoice helpers (tests/test_pay_*.py) ---
+
+REST_PAY = "/api/v1/billing/invoice/pay"
+
+
+async def rest_pay(
+    client: httpx.AsyncClient,
+    body: dict[str, Any],
+    token: str | None = None,
+    **headers: str,
+) -> httpx.Response:
+    """POST `body` to the REST route; keyword headers use `_` for `-` (Idempotency_Key)."""
+    sent = {name.replace("_", "-"): value for name, value in headers.items()}
+    if token is not None:
+        sent["Authorization"] = f"Bearer {token}"
+    return await client.post(REST_PAY, json=body, headers=sent)
 
 
 async def pay_through_graphql(

@@ -313,6 +313,33 @@ def test_given_a_short_jwt_secret_when_serving_then_it_refuses_to_start(
     assert "JWT_SECRET must be at least 32 bytes" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "complaint"),
+    [
+        ("BLOCKED_IPS", "10.0.0.0/33", "BLOCKED_IPS: '10.0.0.0/33' is not an IP address or CIDR"),
+        ("TRUSTED_PROXIES", "proxy.local", "TRUSTED_PROXIES: 'proxy.local' is not an IP"),
+        ("RATE_LIMIT", "lots", "RATE_LIMIT: 'lots' is not a rate such as 60/minute"),
+        ("RATE_LIMIT_STORAGE_URL", "nosuch://x", "RATE_LIMIT_STORAGE_URL:"),
+    ],
+)
+def test_given_an_unsafe_edge_setting_when_serving_then_it_refuses_to_start(
+    url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    variable: str,
+    value: str,
+    complaint: str,
+) -> None:
+    server = FakeServer()
+    monkeypatch.setattr(uvicorn, "run", server)
+    monkeypatch.setenv(variable, value)
+
+    assert cli.main(["serve"]) == 1
+
+    assert server.calls == []
+    assert complaint in capsys.readouterr().err
+
+
 def test_given_a_strong_secret_when_serving_then_uvicorn_runs_the_app_factory(
     url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -322,6 +349,6 @@ def test_given_a_strong_secret_when_serving_then_uvicorn_runs_the_app_factory(
     assert cli.main(["serve", "--port", "8123", "--workers", "2"]) == 0
 
     [(app, options)] = server.calls
-    assert app == "app.web:create_app"
+    assert app == "app.web:serve_app"
     assert options["factory"] is True
     assert (options["host"], options["port"], options["workers"]) == ("127.0.0.1", 8123, 2)

@@ -35,6 +35,23 @@ PAY_MUTATION = (
     " { __typename ... on PayInvoiceSuccess"
     " { invoice { status balanceDue { amount currency } } } } }"
 )
+REST_URL = "http://127.0.0.1:8000/api/v1/billing/invoice/pay"
+
+
+def rest_example(clone_id: str) -> dict[str, Any]:
+    """The REST seed document's example request: 5000 of invoice 100123 from NGN."""
+    return {
+        "cloneId": clone_id,
+        "invoice": 100123,
+        "currency": "NGN",
+        "partPaymentFromWalletBalance": {
+            "currency": "NGN",
+            "exchangeRate": 1,
+            "chargeTotalBefore": 15000,
+            "chargeTotalCurrent": 5000,
+        },
+    }
+
 
 T = TypeVar("T")
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -204,6 +221,13 @@ def _demo_summary(seed: DemoSeed) -> str:
         "    -H 'Content-Type: application/json' \\",
         f"    -H 'Authorization: Bearer {seed.ada_token}' \\",
         "    -d '" + json.dumps({"query": PAY_MUTATION}) + "'",
+        "",
+        "Or over the REST route (the seed document's own example):",
+        "",
+        f"  curl -s {REST_URL} \\",
+        "    -H 'Content-Type: application/json' \\",
+        f"    -H 'Authorization: Bearer {seed.ada_token}' \\",
+        "    -d '" + json.dumps(rest_example(seed.tenant.id)) + "'",
     ]
     return "\n".join(lines)
 

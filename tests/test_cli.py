@@ -6,11 +6,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jwt
 import pytest
 import uvicorn
@@ -20,6 +22,7 @@ from app import cli
 from app.db import Database
 from app.migrate import head_revision
 from app.seed import DEMO_CLONE_ID
+from tests.support import client_for, rest_pay
 
 SECRET = "cli-test-secret-" + "s" * 32
 COUNTED_TABLES = ("tenants", "customers", "wallets", "invoices", "ledger_entries", "sessions")
@@ -30,7 +33,19 @@ def cli_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """The environment `invoicepay` reads. Every variable is set (empty when unused) so a
     developer's `.env` cannot leak into the tests."""
     monkeypatch.setenv("JWT_SECRET", SECRET)
-    for name in ("JWT_PUBLIC_KEY", "JWT_JWKS_URL", "JWT_AUDIENCE", "JWT_ISSUER", "ENVIRONMENT"):
+    unused = (
+        "JWT_PUBLIC_KEY",
+        "JWT_JWKS_URL",
+        "JWT_AUDIENCE",
+        "JWT_ISSUER",
+        "ENVIRONMENT",
+        "GRAPHIQL",
+        "RATE_LIMIT",
+        "RATE_LIMIT_STORAGE_URL",
+        "TRUSTED_PROXIES",
+        "BLOCKED_IPS",
+    )
+    for name in unused:
         monkeypatch.setenv(name, "")
 
 
@@ -136,7 +151,44 @@ def test_when_seeding_the_demo_twice_then_the_data_is_created_once(
     assert out.count("ADMIN_TOKEN=ey") == 2
     assert "curl -s http://127.0.0.1:8000/graphql" in out
     assert "payInvoice(input: {invoiceNumber: 100123" in out
+    assert "curl -s http://127.0.0.1:8000/api/v1/billing/invoice/pay" in out
     assert "already seeded" in out
+
+
+def test_the_printed_rest_example_is_the_seed_documents_and_pays(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given the demo, seeded through the CLI
+    assert cli.main(["seed", "--demo"]) == 0
+    out = capsys.readouterr().out
+    token = out.split("ADA_TOKEN=")[1].split()[0]
+    body = json.loads(out.rsplit("-d '", 1)[1].split("'")[0])
+    # then the REST body printed is the seed document's example request
+    assert body == {
+        "cloneId": "64f000000000000000000002",
+        "invoice": 100123,
+        "currency": "NGN",
+        "partPaymentFromWalletBalance": {
+            "currency": "NGN",
+            "exchangeRate": 1,
+            "chargeTotalBefore": 15000,
+            "chargeTotalCurrent": 5000,
+        },
+    }
+
+    # and sending it as printed pays 5000 of 100123
+    async def send() -> httpx.Response:
+        db = Database(url)
+        try:
+            async with client_for(db, jwt_secret=SECRET) as client:
+                return await rest_pay(client, body, token)
+        finally:
+            await db.dispose()
+
+    response = asyncio.run(send())
+    assert response.status_code == 200, response.text
+    assert response.json()["walletBalance"] == 45000
+    assert response.json()["status"] == "partially_paid"
 
 
 def test_when_seeding_then_the_demo_wallets_and_invoices_are_as_documented(

@@ -67,7 +67,10 @@ def test_a_malformed_network_refuses_to_start(setting: str) -> None:
 
 async def _attempts(db: Database, peer: str, token: str | None, **headers: str) -> Any:
     """A REST payment and a GraphQL payment from `peer`, with the guard configured."""
-    settings = {"blocked_ips": ("203.0.113.0/24",), "trusted_proxies": ("10.0.0.0/8",)}
+    settings: dict[str, Any] = {
+        "blocked_ips": ("203.0.113.0/24",),
+        "trusted_proxies": ("10.0.0.0/8",),
+    }
     sent = {name.replace("_", "-"): value for name, value in headers.items()}
     if token:
         sent["Authorization"] = f"Bearer {token}"

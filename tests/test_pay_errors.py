@@ -114,10 +114,10 @@ def assert_error(answer: dict[str, Any], typename: str) -> None:
     assert (answer["code"], answer["message"]) == (code, message)
 
 
-def test_every_domain_error_is_mapped_to_a_graphql_error_type_of_its_name() -> None:
+async def test_every_domain_error_is_mapped_to_a_graphql_error_type_of_its_name() -> None:
     # given the domain's error classes and the GraphQL edge's one table
     mapped = mapped_errors()
-    result = schema.execute_sync(UNION_MEMBERS)
+    result = await schema.execute(UNION_MEMBERS)
     assert result.errors is None and result.data is not None
     error_types = {t["name"] for t in result.data["error"]["possibleTypes"]}
     # then every class has an entry, a type of the same name and a code

@@ -1,10 +1,12 @@
-"""The schema: queries, mutations, and masking of every unexpected error."""
+"""The schema: queries, mutations, masking of every unexpected error, and the limits
+(app/graphql/limits.py) that refuse abusive documents before any resolver runs."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 import strawberry
@@ -13,8 +15,10 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from app.config import Settings
 from app.graphql.context import bad_input
 from app.graphql.errors import Error
+from app.graphql.limits import limit_extensions
 from app.graphql.masking import MaskUnexpectedErrors
 from app.graphql.mutations import Mutation
 from app.graphql.payment_gate import PaymentGate
@@ -70,14 +74,34 @@ class Schema(strawberry.Schema):
             log.debug("GraphQL error for the client: %s", error.message)
 
 
-schema = Schema(
-    query=Query,
-    mutation=Mutation,
-    types=[Customer, Wallet, Invoice, Payment, Error],
-    config=StrawberryConfig(scalar_map={Decimal: DECIMAL}),
-    extensions=[
-        MaskUnexpectedErrors,
-        RefuseNulCharacters,
-        PaymentGate,
-    ],
-)
+def build_schema(*, locked: bool) -> Schema:
+    """The schema with its protections (app/graphql/limits.py). The exported SDL is the
+    same in every environment; `locked` hides "Did you mean …" suggestions and refuses
+    `__schema` / `__type`."""
+    return Schema(
+        query=Query,
+        mutation=Mutation,
+        types=[Customer, Wallet, Invoice, Payment, Error],
+        config=StrawberryConfig(scalar_map={Decimal: DECIMAL}, disable_field_suggestions=locked),
+        extensions=[
+            MaskUnexpectedErrors,
+            *limit_extensions(locked=locked),
+            RefuseNulCharacters,
+            PaymentGate,
+        ],
+    )
+
+
+@cache
+def _built(locked: bool) -> Schema:
+    return build_schema(locked=locked)
+
+
+def schema_for(settings: Settings) -> Schema:
+    """The schema `settings` call for, built once per process: locked in production,
+    unless GraphiQL is on there (GRAPHIQL=on)."""
+    return _built(settings.is_production and not settings.graphiql)
+
+
+schema = _built(False)
+"""The development schema: what `make schema` exports (`app.graphql.schema:schema`)."""

@@ -99,6 +99,7 @@ async def test_a_variable_that_is_not_a_decimal_string_is_rejected(
     assert body.get("data") is None, body
     [error] = body["errors"]
     assert "Decimal" in error["message"], error
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
     assert await snapshot(db) == before
 
 
@@ -117,6 +118,7 @@ async def test_a_literal_that_is_not_a_decimal_string_is_a_validation_error(
     [error] = body["errors"]
     assert "Decimal" in error["message"], error
     assert error["message"] != "Unexpected Error"
+    assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
     assert await snapshot(db) == before
 
 

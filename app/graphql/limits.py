@@ -52,6 +52,7 @@ MAX_ALIASES = 20
 MAX_TOKENS = 1000
 
 REFUSED = "GRAPHQL_VALIDATION_FAILED"
+BAD_VARIABLES = "BAD_USER_INPUT"
 
 # graphql-core appends every suggestion as " Did you mean 'a', 'b', or 'c'?" (optionally
 # "the enum value 'a'?"); GraphQL names cannot hold a "?", so the first one ends it.
@@ -74,7 +75,9 @@ def _replace(error: GraphQLError, message: str, extensions: dict[str, object]) -
 
 class CodeRefusedDocuments(SchemaExtension):
     """Give every error of a document refused before execution (parsing or validation,
-    the limits included) the code `GRAPHQL_VALIDATION_FAILED`, unless it has one."""
+    the limits included) the code `GRAPHQL_VALIDATION_FAILED`, and every error about the
+    variables' values (found as execution starts, before any resolver) `BAD_USER_INPUT`,
+    unless it has a code already."""
 
     def __init__(self) -> None:
         self.executed = False
@@ -86,12 +89,13 @@ class CodeRefusedDocuments(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         yield
         result = self.execution_context.result
-        if self.executed or result is None or not result.errors:
+        if result is None or not result.errors:
             return
+        code = BAD_VARIABLES if self.executed else REFUSED
         result.errors = [
             error
-            if "code" in (error.extensions or {})
-            else _replace(error, error.message, {**(error.extensions or {}), "code": REFUSED})
+            if "code" in (error.extensions or {}) or error.path is not None
+            else _replace(error, error.message, {**(error.extensions or {}), "code": code})
             for error in result.errors
         ]
 

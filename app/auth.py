@@ -10,6 +10,7 @@ import jwt
 
 from app.config import Settings
 from app.db import Database
+from app.jwks import JwksKeys, KeyUnavailable
 from app.models import AuthSession
 from app.uow import UnitOfWork
 
@@ -40,11 +41,15 @@ class Principal:
 
 
 class TokenVerifier:
-    """Checks signature and claims with pinned algorithms."""
+    """Checks signature and claims with pinned algorithms: keys from the JWKS URL when one
+    is configured, else the public key (RS256/ES256), else the shared secret (HS256)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, jwks: JwksKeys | None = None) -> None:
         settings.check_signing()
         self.settings = settings
+        if jwks is None and settings.jwt_jwks_url:
+            jwks = JwksKeys(settings.jwt_jwks_url)
+        self.jwks = jwks
         if settings.jwt_public_key:
             self.key: Any = settings.jwt_public_key
             self.algorithms = ["RS256", "ES256"]
@@ -52,12 +57,29 @@ class TokenVerifier:
             self.key = settings.jwt_secret
             self.algorithms = ["HS256"]
 
+    async def signing_key(self, token: str) -> tuple[Any, list[str]]:
+        """The key to verify `token` with, and the only algorithms it may be signed with."""
+        if self.jwks is None:
+            return self.key, self.algorithms
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError as error:
+            raise AuthError(str(error)) from None
+        if not isinstance(kid, str) or not kid:
+            raise AuthError("token has no kid")
+        try:
+            found = await self.jwks.key_for(kid)
+        except KeyUnavailable as error:
+            raise AuthError(str(error)) from None
+        return found.key, [found.algorithm]
+
     async def decode(self, token: str) -> dict[str, Any]:
+        key, algorithms = await self.signing_key(token)
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
-                self.key,
-                algorithms=self.algorithms,
+                key,
+                algorithms=algorithms,
                 audience=self.settings.jwt_audience,
                 issuer=self.settings.jwt_issuer,
                 options={

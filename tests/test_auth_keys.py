@@ -32,13 +32,14 @@ def public_pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> str:
     )
 
 
-def hs256_by_hand(claims: dict[str, Any], secret: bytes) -> str:
+def hs256_by_hand(claims: dict[str, Any], secret: bytes, kid: str | None = None) -> str:
     """PyJWT will not sign HMAC with a PEM key, so an attacker would do it by hand."""
 
     def part(data: bytes) -> bytes:
         return base64.urlsafe_b64encode(data).rstrip(b"=")
 
-    head = part(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    header = {"alg": "HS256", "typ": "JWT"} | ({} if kid is None else {"kid": kid})
+    head = part(json.dumps(header).encode())
     body = part(json.dumps(claims).encode())
     signature = part(hmac.new(secret, head + b"." + body, hashlib.sha256).digest())
     return (head + b"." + body + b"." + signature).decode()

@@ -108,6 +108,8 @@ class TrafficGuardMiddleware:
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
+            (b"x-error-code", b"FORBIDDEN"),
+            (b"cache-control", b"no-store"),
         ]
         await send({"type": "http.response.start", "status": 403, "headers": headers})
         await send({"type": "http.response.body", "body": body})

@@ -12,13 +12,31 @@ from app.request_context import UNEXPECTED_ERROR
 OPENAPI_PATH = "/api/v1/openapi.json"
 
 _AMOUNT = {"type": "number", "description": "Major units, exact (never rounded through a float)."}
+_AMOUNT_IN = (
+    "A JSON number, read exactly (as a decimal, never a float): at most 24 integer and 16 "
+    "fractional digits, else 400."
+)
 _RATE_HEADERS = {
     "RateLimit-Limit": {"schema": {"type": "integer"}, "description": "Attempts per window."},
     "RateLimit-Remaining": {"schema": {"type": "integer"}, "description": "Attempts left."},
     "RateLimit-Reset": {"schema": {"type": "integer"}, "description": "Seconds until room."},
 }
 _REQUEST_ID = {
-    "X-Request-ID": {"schema": {"type": "string"}, "description": "This request's id (logs)."}
+    "X-Request-ID": {
+        "schema": {"type": "string"},
+        "required": True,
+        "description": "This request's id; the server log has everything under it.",
+    }
+}
+_ERROR_CODE = {
+    "schema": {"type": "string", "pattern": "^[A-Z_]+$"},
+    "description": "The machine code of the failure (e.g. INSUFFICIENT_FUNDS).",
+}
+_REPLAYED = {
+    "Idempotent-Replayed": {
+        "schema": {"type": "string", "const": "true"},
+        "description": "Present when an Idempotency-Key replays an earlier outcome.",
+    }
 }
 
 
@@ -30,49 +48,104 @@ def _message(*messages: str) -> dict[str, Any]:
     }
 
 
-def _error(description: str, *messages: str, headers: dict[str, Any] | None = None) -> Any:
+def _error(
+    description: str,
+    *messages: str,
+    headers: dict[str, Any] | None = None,
+) -> Any:
     response: dict[str, Any] = {
         "description": description,
         "content": {"application/json": {"schema": _message(*messages)}},
-        "headers": {**_REQUEST_ID, **(headers or {})},
+        "headers": {
+            **_REQUEST_ID,
+            "X-Error-Code": {**_ERROR_CODE, "required": True},
+            **(headers or {}),
+        },
     }
     return response
 
 
-_PART_PAYMENT = {
-    "type": "object",
-    "description": "How to pay: which wallet, at what rate, how much, against which balance.",
-    "properties": {
-        "currency": {"type": "string", "description": "Currency of the paying wallet."},
-        "exchangeRate": {
-            "type": "number",
-            "exclusiveMinimum": 0,
-            "description": "Invoice-currency units one wallet-currency unit buys (1 if equal).",
-        },
-        "chargeTotalBefore": {
-            "type": "number",
-            "description": "The balance due the client expects (stale-state guard).",
-        },
-        "chargeTotalCurrent": {
-            "type": "number",
-            "description": "Amount to settle now, invoice currency; default the whole balance.",
-        },
+def _optional(type_: str, description: str = "", **keywords: Any) -> dict[str, Any]:
+    """An optional field: null is the same as leaving it out."""
+    schema: dict[str, Any] = {"type": [type_, "null"], **keywords}
+    if description:
+        schema["description"] = description
+    return schema
+
+
+_PART_PAYMENT = _optional(
+    "object",
+    "How to pay: which wallet, at what rate, how much, against which balance.",
+    properties={
+        "currency": _optional(
+            "string",
+            "Currency of the paying wallet; default the invoice currency.",
+            maxLength=16,
+        ),
+        "exchangeRate": _optional(
+            "number",
+            "Invoice-currency units one wallet-currency unit buys (1 if equal). " + _AMOUNT_IN,
+            exclusiveMinimum=0,
+        ),
+        "chargeTotalBefore": _optional(
+            "number", "The balance due the client expects (stale-state guard). " + _AMOUNT_IN
+        ),
+        "chargeTotalCurrent": _optional(
+            "number",
+            "Amount to settle now, invoice currency; default the whole balance. " + _AMOUNT_IN,
+        ),
     },
-}
+)
 
 _REQUEST = {
     "type": "object",
     "properties": {
-        "cloneId": {"type": "string", "description": "Tenant; must be the token's tenant."},
-        "invoice": {"type": "integer", "description": "Invoice number."},
-        "currency": {"type": "string", "description": "Invoice currency (ISO 4217)."},
+        "cloneId": _optional("string", "Tenant; must be the token's tenant."),
+        "invoice": {
+            "type": "integer",
+            "format": "int32",
+            "minimum": -rest.INT32,
+            "maximum": rest.INT32 - 1,
+            "description": "Invoice number.",
+        },
+        "currency": {
+            "type": "string",
+            "maxLength": 16,
+            "description": "Invoice currency (ISO 4217).",
+        },
         "partPaymentFromWalletBalance": _PART_PAYMENT,
-        "applyEarlyPaymentDiscount": {"type": "boolean"},
-        "reference": {"type": "string", "maxLength": 200},
-        "memo": {"type": "string", "maxLength": 1000},
-        "accountingCode": {"type": "string", "maxLength": 100},
+        "applyEarlyPaymentDiscount": _optional("boolean", "Apply the early-payment discount."),
+        "reference": _optional("string", maxLength=200),
+        "memo": _optional("string", maxLength=1000),
+        "accountingCode": _optional("string", maxLength=100),
     },
     "required": ["invoice", "currency"],
+}
+
+# The seed document's own example.
+_REQUEST_EXAMPLE = {
+    "cloneId": "64f000000000000000000002",
+    "invoice": 100123,
+    "currency": "NGN",
+    "partPaymentFromWalletBalance": {
+        "currency": "NGN",
+        "exchangeRate": 1,
+        "chargeTotalBefore": 15000,
+        "chargeTotalCurrent": 5000,
+    },
+}
+_SUCCESS_EXAMPLE = {
+    "message": rest.SUCCESS,
+    "invoiceNo": 100123,
+    "amount": 15000,
+    "currency": "NGN",
+    "walletBalance": 45000,
+    "walletCurrency": "NGN",
+    "success": True,
+    "amountPaid": 5000,
+    "balanceDue": 10000,
+    "status": "partially_paid",
+    "paymentId": "pay_8f2c0a5d9e3b4c1f",
 }
 
 _SUCCESS = {
@@ -111,12 +184,6 @@ def _messages(status: int) -> list[str]:
 
 
 def openapi_document() -> dict[str, Any]:
-    replayed = {
-        "Idempotent-Replayed": {
-            "schema": {"type": "string", "const": "true"},
-            "description": "Present when an Idempotency-Key replays an earlier outcome.",
-        }
-    }
     operation = {
         "operationId": "pay-invoice-from-wallet",
         "summary": "Pay Invoice From Wallet",
@@ -128,38 +195,61 @@ def openapi_document() -> dict[str, Any]:
                 "name": "Idempotency-Key",
                 "in": "header",
                 "required": False,
-                "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                "schema": {"type": "string", "maxLength": 200, "pattern": "\\S"},
                 "description": "Repeat with the same key and body: the first outcome again, "
                 "no money moved. Other body, same key: 409.",
             }
         ],
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": _REQUEST}},
+            "content": {"application/json": {"schema": _REQUEST, "example": _REQUEST_EXAMPLE}},
         },
         "responses": {
             "200": {
                 "description": "Paid (or replayed).",
-                "content": {"application/json": {"schema": _SUCCESS}},
-                "headers": {**_REQUEST_ID, **_RATE_HEADERS, **replayed},
+                "content": {"application/json": {"schema": _SUCCESS, "example": _SUCCESS_EXAMPLE}},
+                "headers": {**_REQUEST_ID, **_RATE_HEADERS, **_REPLAYED},
             },
             "400": _error(
-                "The payment cannot be made as asked.",
+                "A parameter missing or mistyped (malformed JSON included), or the payment "
+                "cannot be made as asked.",
                 rest.MISSING_PARAMETERS,
                 *_messages(400),
-                headers=_RATE_HEADERS,
+                headers={**_RATE_HEADERS, **_REPLAYED},
             ),
-            "401": _error("Token missing, invalid, expired or revoked.", rest.UNAUTHORIZED),
-            "403": _error("Blocked IP, suspended customer or another tenant.", ACCESS_DENIED),
-            "404": _error("User, currency or invoice not found.", *_messages(404)),
-            "409": _error("Idempotency key reused with another body.", *_messages(409)),
-            "413": _error("Body over 64 KiB.", rest.TOO_LARGE),
+            "401": _error(
+                "Token missing, invalid, expired or revoked.",
+                rest.UNAUTHORIZED,
+                headers={
+                    "WWW-Authenticate": {
+                        "schema": {"type": "string", "const": "Bearer"},
+                        "required": True,
+                    }
+                },
+            ),
+            "403": _error(
+                "Blocked IP, suspended customer or another tenant.",
+                ACCESS_DENIED,
+            ),
+            "404": _error(
+                "User, currency or invoice not found.",
+                *_messages(404),
+                headers={**_RATE_HEADERS, **_REPLAYED},
+            ),
+            "409": _error(
+                "Idempotency key reused with another body.", *_messages(409), headers=_RATE_HEADERS
+            ),
+            "413": _error("Body over 64 KiB.", rest.TOO_LARGE, headers=_RATE_HEADERS),
             "429": _error(
                 "Rate limit reached.",
                 TOO_MANY_REQUESTS,
                 headers={
                     **_RATE_HEADERS,
-                    "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds."},
+                    "Retry-After": {
+                        "schema": {"type": "integer"},
+                        "required": True,
+                        "description": "Seconds.",
+                    },
                 },
             ),
             "500": {
@@ -176,7 +266,7 @@ def openapi_document() -> dict[str, Any]:
                         }
                     }
                 },
-                "headers": _REQUEST_ID,
+                "headers": {**_REQUEST_ID, "X-Error-Code": {**_ERROR_CODE, "required": True}},
             },
         },
     }

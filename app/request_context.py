@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="-")
 UNEXPECTED_ERROR = "Unexpected Error"
+INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"  # its code (X-Error-Code, GraphQL extensions)
 GRAPHQL_PATH = "/graphql"
 
 log = logging.getLogger("invoicepay")
@@ -40,16 +41,19 @@ def configure_logging(level: str) -> None:
 
 
 def log_unexpected(what: str) -> str:
-    """Log the exception being handled, with its traceback, under the request id."""
+    """Log the exception being handled, with its traceback, under the request id (in the
+    message, and as the record's `request_id` whatever handler receives it)."""
     request_id = REQUEST_ID.get()
-    log.exception("%s failed unexpectedly (request %s)", what, request_id)
+    log.exception(
+        "%s failed unexpectedly (request %s)", what, request_id, extra={"request_id": request_id}
+    )
     return request_id
 
 
 def unexpected_error_body(path: str, request_id: str) -> bytes:
     """The whole answer to a failure: REST's `{message, requestId}` or a GraphQL error."""
     if path.startswith(GRAPHQL_PATH):
-        extensions = {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
+        extensions = {"code": INTERNAL_SERVER_ERROR, "requestId": request_id}
         return orjson.dumps(
             {"data": None, "errors": [{"message": UNEXPECTED_ERROR, "extensions": extensions}]}
         )
@@ -89,6 +93,8 @@ class RequestContextMiddleware:
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
                 (b"x-request-id", request_id.encode()),
+                (b"x-error-code", INTERNAL_SERVER_ERROR.encode()),
+                (b"cache-control", b"no-store"),
             ]
             await send({"type": "http.response.start", "status": 500, "headers": headers})
             await send({"type": "http.response.body", "body": body})

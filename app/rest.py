@@ -23,6 +23,7 @@ from app.guard import ACCESS_DENIED
 from app.money import require_currency, to_decimal
 from app.payments import PayInvoice, PaymentReceipt, pay_invoice
 from app.ratelimit import TOO_MANY_REQUESTS, RateDecision
+from app.text import storable
 
 PATH = "/api/v1/billing/invoice/pay"
 SUCCESS = "Invoice payment successful"
@@ -31,6 +32,19 @@ MISSING_PARAMETERS = "Missing One or More Required Parameters"
 TOO_LARGE = "Request body too large"
 MAX_BODY_BYTES = 64 * 1024
 INT32 = 2**31
+# The GraphQL `Decimal` scalar's bounds: at most 24 integer and 16 fractional digits.
+# A JSON number beyond them (1e999999999, 1e-999999999) is not an amount but a mistyped
+# parameter, and the service must never see one (it would overflow or never finish).
+MAX_INTEGER_DIGITS = 24
+MAX_FRACTION_DIGITS = 16
+
+# `X-Error-Code` of the answers the gateway gives before the service is reached; the
+# service's own errors carry their `DomainError.code`.
+UNAUTHENTICATED = "UNAUTHENTICATED"
+FORBIDDEN = "FORBIDDEN"
+RATE_LIMITED = "RATE_LIMITED"
+BAD_USER_INPUT = "BAD_USER_INPUT"
+PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
 
 STATUS: dict[type[errors.DomainError], int] = {
     errors.UserNotFound: 404,
@@ -102,20 +116,26 @@ def _present(data: dict[str, Any], name: str, required: bool) -> Any:
 
 
 def _integer(data: dict[str, Any], name: str, *, required: bool = False) -> int | None:
+    """A 32-bit integer (GraphQL's `Int`). A JSON number with an integral value, such as
+    100123.0, is that integer (as in JSON Schema and GraphQL); 100123.5 is not."""
     value = _present(data, name, required)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or not -INT32 <= value < INT32:
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
         raise errors.InvalidRequest(name, "NOT_AN_INTEGER")
-    return value
+    number = Decimal(value)
+    # The range first: int() of 1e999999999 would never finish.
+    if not -INT32 <= number < INT32 or number != number.to_integral_value():
+        raise errors.InvalidRequest(name, "NOT_AN_INTEGER")
+    return int(number)
 
 
 def _text(data: dict[str, Any], name: str, *, required: bool = False) -> str | None:
     value = _present(data, name, required)
     if value is not None and not isinstance(value, str):
         raise errors.InvalidRequest(name, "NOT_A_STRING")
-    if value is not None and "\x00" in value:
-        raise errors.InvalidRequest(name, "NUL_CHARACTER")
+    if value is not None and not storable(value):
+        raise errors.InvalidRequest(name, "NOT_TEXT")
     return value
 
 
@@ -125,7 +145,12 @@ def _number(data: dict[str, Any], name: str) -> Decimal | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
         raise errors.InvalidRequest(name, "NOT_A_NUMBER")
-    return Decimal(value)
+    number = Decimal(value)
+    exponent = number.as_tuple().exponent
+    assert isinstance(exponent, int)  # NaN and Infinity never parse
+    if number.adjusted() >= MAX_INTEGER_DIGITS or exponent < -MAX_FRACTION_DIGITS:
+        raise errors.InvalidRequest(name, "OUT_OF_RANGE")
+    return number
 
 
 def _flag(data: dict[str, Any], name: str) -> bool:
@@ -201,7 +226,11 @@ class PayRoute:
                 gate.db, gate.verifier, request.headers.get("authorization")
             )
         except AuthError:
-            return respond(401, {"message": UNAUTHORIZED}, {"WWW-Authenticate": "Bearer"})
+            return respond(
+                401,
+                {"message": UNAUTHORIZED},
+                {"WWW-Authenticate": "Bearer", "X-Error-Code": UNAUTHENTICATED},
+            )
         try:
             raw: bytes | None = await read_body(request)
         except BodyTooLarge:
@@ -213,20 +242,28 @@ class PayRoute:
             body = error
         clone_id = clone_id_of(body) if isinstance(body, dict) else None
         if gate.denies(principal, clone_id):
-            return respond(403, {"message": ACCESS_DENIED})
+            return respond(403, {"message": ACCESS_DENIED}, {"X-Error-Code": FORBIDDEN})
         decision = await gate.consume(principal, request.state.client_ip, cost=1)
         limit_headers = decision.headers()
         if not decision.allowed:
-            return respond(429, {"message": TOO_MANY_REQUESTS}, limit_headers)
+            return respond(
+                429, {"message": TOO_MANY_REQUESTS}, {**limit_headers, "X-Error-Code": RATE_LIMITED}
+            )
         if raw is None:
-            return respond(413, {"message": TOO_LARGE}, limit_headers)
+            return respond(
+                413, {"message": TOO_LARGE}, {**limit_headers, "X-Error-Code": PAYLOAD_TOO_LARGE}
+            )
         try:
             if isinstance(body, errors.InvalidRequest):
                 raise body
             command = to_command(body, principal, request.headers.get("idempotency-key"))
             receipt = await pay_invoice(gate.db, command)
         except errors.InvalidRequest:
-            return respond(400, {"message": MISSING_PARAMETERS}, limit_headers)
+            return respond(
+                400,
+                {"message": MISSING_PARAMETERS},
+                {**limit_headers, "X-Error-Code": BAD_USER_INPUT},
+            )
         except errors.DomainError as error:
             return respond(
                 STATUS[type(error)], {"message": error.message}, _headers(error, decision)

@@ -3,6 +3,7 @@ tokens, and a GraphQL call helper. Tests read as given / when / then on top of t
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -116,10 +117,12 @@ async def gql(
     variables: dict[str, Any] | None = None,
     token: str | None = None,
 ) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    response = await client.post(
-        "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
-    )
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    # ASCII-escaped JSON, as many clients send it: it can carry any string, even "\ud800".
+    sent = json.dumps({"query": query, "variables": variables or {}})
+    response = await client.post("/graphql", content=sent, headers=headers)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body

@@ -92,6 +92,7 @@ async def test_a_blocked_ip_is_denied_before_the_token_is_looked_at(db: Database
         rest, graphql = await _attempts(db, "203.0.113.9", token)
         # then both are refused with 403 Access denied, never 401
         assert (rest.status_code, rest.json()) == (403, {"message": "Access denied"})
+        assert rest.headers["X-Error-Code"] == "FORBIDDEN"
         assert graphql.status_code == 403
         assert graphql.json()["errors"][0]["message"] == "Access denied"
         assert graphql.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from app import admin
@@ -52,7 +54,11 @@ async def test_an_unexpected_failure_is_masked_and_leaks_nothing(
     async with client_for(db) as client:
         # when a client calls it
         body = await gql(client, CREATE_CUSTOMER, None, world.admin_token)
-    # then it sees only "Unexpected Error"
+    # then it sees only "Unexpected Error", the code and the request id to quote
     assert body["data"] is None
-    assert [error["message"] for error in body["errors"]] == ["Unexpected Error"]
+    [error] = body["errors"]
+    assert error["message"] == "Unexpected Error"
+    assert set(error["extensions"]) == {"code", "requestId"}
+    assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+    assert re.fullmatch(r"[0-9a-f]{32}", error["extensions"]["requestId"])
     assert "secret" not in str(body) and "RuntimeError" not in str(body)

@@ -8,7 +8,7 @@ import logging
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
-from app.request_context import UNEXPECTED_ERROR, current_request_id
+from app.request_context import INTERNAL_SERVER_ERROR, UNEXPECTED_ERROR, current_request_id
 
 log = logging.getLogger("invoicepay.graphql")
 
@@ -35,10 +35,11 @@ class MaskUnexpectedErrors(MaskErrors):
             ".".join(str(part) for part in error.path or ()),
             request_id,
             exc_info=(type(original), original, original.__traceback__) if original else None,
+            extra={"request_id": request_id},
         )
         return GraphQLError(
             message=UNEXPECTED_ERROR,
             nodes=error.nodes,
             path=error.path,
-            extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
+            extensions={"code": INTERNAL_SERVER_ERROR, "requestId": request_id},
         )

@@ -25,15 +25,16 @@ from app.graphql.payment_gate import PaymentGate
 from app.graphql.queries import Query
 from app.graphql.scalars import DECIMAL
 from app.graphql.types import Customer, Invoice, Payment, Wallet
+from app.text import storable
 
 
-def _has_nul(value: Any) -> bool:
+def _unstorable(value: Any) -> bool:
     if isinstance(value, str):
-        return "\x00" in value
+        return not storable(value)
     if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+        return any(_unstorable(k) or _unstorable(v) for k, v in value.items())
     if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
+        return any(_unstorable(item) for item in value)
     return False
 
 
@@ -46,17 +47,18 @@ class _StringLiterals(Visitor):
         self.values.append(node.value)
 
 
-class RefuseNulCharacters(SchemaExtension):
-    """No input of ours means a NUL character, and PostgreSQL text cannot store one: refuse
-    it as bad input up front, the same on both backends, instead of failing in the database."""
+class RefuseUnstorableText(SchemaExtension):
+    """No input of ours means a NUL character or a lone surrogate, and PostgreSQL cannot
+    store either: refuse them as bad input up front, the same on both backends, instead of
+    failing in the database (app/text.py)."""
 
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
         literals = _StringLiterals()
         if context.graphql_document is not None:
             visit(context.graphql_document, literals)
-        if _has_nul(context.variables) or _has_nul(literals.values):
-            error = bad_input("Input must not contain NUL characters")
+        if _unstorable(context.variables) or _unstorable(literals.values):
+            error = bad_input("Input must be text without NUL characters or lone surrogates")
             context.result = ExecutionResult(data=None, errors=[error])
         yield
 
@@ -86,7 +88,7 @@ def build_schema(*, locked: bool) -> Schema:
         extensions=[
             MaskUnexpectedErrors,
             *limit_extensions(locked=locked),
-            RefuseNulCharacters,
+            RefuseUnstorableText,
             PaymentGate,
         ],
     )

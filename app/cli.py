@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import uvicorn
 from sqlalchemy import exc, make_url
 
-from app import admin
+from app import admin, rest
 from app.auth import issue_token
 from app.config import ConfigError, Settings
 from app.db import Database
@@ -36,21 +36,6 @@ PAY_MUTATION = (
     " { invoice { status balanceDue { amount currency } } } } }"
 )
 REST_URL = "http://127.0.0.1:8000/api/v1/billing/invoice/pay"
-
-
-def rest_example(clone_id: str) -> dict[str, Any]:
-    """The REST seed document's example request: 5000 of invoice 100123 from NGN."""
-    return {
-        "cloneId": clone_id,
-        "invoice": 100123,
-        "currency": "NGN",
-        "partPaymentFromWalletBalance": {
-            "currency": "NGN",
-            "exchangeRate": 1,
-            "chargeTotalBefore": 15000,
-            "chargeTotalCurrent": 5000,
-        },
-    }
 
 
 T = TypeVar("T")
@@ -227,7 +212,7 @@ def _demo_summary(seed: DemoSeed) -> str:
         f"  curl -s {REST_URL} \\",
         "    -H 'Content-Type: application/json' \\",
         f"    -H 'Authorization: Bearer {seed.ada_token}' \\",
-        "    -d '" + json.dumps(rest_example(seed.tenant.id)) + "'",
+        "    -d '" + json.dumps({**rest.SEED_EXAMPLE, "cloneId": seed.tenant.id}) + "'",
     ]
     return "\n".join(lines)
 

@@ -122,18 +122,7 @@ _REQUEST = {
     "required": ["invoice", "currency"],
 }
 
-# The seed document's own example.
-_REQUEST_EXAMPLE = {
-    "cloneId": "64f000000000000000000002",
-    "invoice": 100123,
-    "currency": "NGN",
-    "partPaymentFromWalletBalance": {
-        "currency": "NGN",
-        "exchangeRate": 1,
-        "chargeTotalBefore": 15000,
-        "chargeTotalCurrent": 5000,
-    },
-}
+_REQUEST_EXAMPLE = rest.SEED_EXAMPLE
 _SUCCESS_EXAMPLE = {
     "message": rest.SUCCESS,
     "invoiceNo": 100123,

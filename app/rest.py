@@ -46,6 +46,19 @@ RATE_LIMITED = "RATE_LIMITED"
 BAD_USER_INPUT = "BAD_USER_INPUT"
 PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
 
+# The seed document's example request (against the demo tenant).
+SEED_EXAMPLE: dict[str, Any] = {
+    "cloneId": "64f000000000000000000002",
+    "invoice": 100123,
+    "currency": "NGN",
+    "partPaymentFromWalletBalance": {
+        "currency": "NGN",
+        "exchangeRate": 1,
+        "chargeTotalBefore": 15000,
+        "chargeTotalCurrent": 5000,
+    },
+}
+
 STATUS: dict[type[errors.DomainError], int] = {
     errors.UserNotFound: 404,
     errors.CurrencyNotFound: 404,

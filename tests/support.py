@@ -215,6 +215,19 @@ async def make_payment(
 
 REST_PAY = "/api/v1/billing/invoice/pay"
 
+# The seed document's example request, byte for byte.
+SEED_REQUEST = b"""{
+  "cloneId": "64f000000000000000000002",
+  "invoice": 100123,
+  "currency": "NGN",
+  "partPaymentFromWalletBalance": {
+    "currency": "NGN",
+    "exchangeRate": 1,
+    "chargeTotalBefore": 15000,
+    "chargeTotalCurrent": 5000
+  }
+}"""
+
 
 async def rest_pay(
     client: httpx.AsyncClient,

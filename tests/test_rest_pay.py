@@ -26,6 +26,8 @@ from app.seed import seed_demo
 from tests.support import (
     DEMO_CLONE,
     OTHER_CLONE,
+    REST_PAY,
+    SEED_REQUEST,
     World,
     client_for,
     invoice,
@@ -36,7 +38,7 @@ from tests.support import (
 )
 from tests.support import test_settings as settings_for
 
-PATH = "/api/v1/billing/invoice/pay"
+PATH = REST_PAY
 
 OPEN = 100  # Ada's NGN invoice of 5000.00, unpaid
 BOLAS = 200  # Bola's NGN invoice of 2500.00 (Bola's wallet holds 1000.00)
@@ -45,18 +47,6 @@ VOIDED = 400  # Ada's NGN invoice of 1000.00, void
 ELSEWHERE = 900  # Sam's NGN invoice in the other tenant
 MISSING = 999  # no invoice has this number in any tenant
 
-# The seed document's example request, byte for byte.
-SEED_REQUEST = b"""{
-  "cloneId": "64f000000000000000000002",
-  "invoice": 100123,
-  "currency": "NGN",
-  "partPaymentFromWalletBalance": {
-    "currency": "NGN",
-    "exchangeRate": 1,
-    "chargeTotalBefore": 15000,
-    "chargeTotalCurrent": 5000
-  }
-}"""
 
 # DESIGN.md's table: each union member's REST status and message.
 DESIGN_ROWS: dict[str, tuple[int, str]] = {

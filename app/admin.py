@@ -17,6 +17,8 @@ from app.money import MAX_MINOR, AmountError, Currency, require_currency, to_min
 from app.uow import UnitOfWork
 
 CLONE_ID = re.compile(r"^[0-9a-f]{24}$")
+# What an identity provider may put in `jti` or an admin `sub`: printable, no spaces.
+TOKEN_TEXT = re.compile(r"[!-~]{1,64}")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
 MAX_INVOICE_NUMBER = 2**31 - 1
 MAX_TTL_SECONDS = 366 * 24 * 3600
@@ -155,21 +157,35 @@ async def void_invoice(db: Database, tenant_id: str, number: int) -> Invoice:
 
 
 async def create_session(
-    db: Database, tenant_id: str, *, customer_id: str | None, ttl_seconds: int
+    db: Database,
+    tenant_id: str,
+    *,
+    customer_id: str | None,
+    ttl_seconds: int,
+    jti: str | None = None,
+    admin_subject: str | None = None,
 ) -> AuthSession:
-    """Register a session (the account/token pair) for a customer, or an admin if None."""
+    """Register a session (the account/token pair) for a customer, or an admin if None.
+
+    `jti` (and an admin's `admin_subject`) are given when another party signs the token,
+    an identity provider whose keys are JWT_PUBLIC_KEY / JWT_JWKS_URL; otherwise random."""
     if not 1 <= ttl_seconds <= MAX_TTL_SECONDS:
         raise errors.InvalidInput(field="ttl", reason="OUT_OF_RANGE")
+    for field, value in (("jti", jti), ("subject", admin_subject)):
+        if value is not None and not TOKEN_TEXT.fullmatch(value):
+            raise errors.InvalidInput(field=field, reason="MALFORMED")
     now = utcnow()
     async with UnitOfWork(db, write=True) as uow:
         if await uow.tenants.get(tenant_id) is None:
             raise errors.InvalidInput(field="cloneId", reason="UNKNOWN_TENANT")
         if customer_id is not None and await uow.customers.get(tenant_id, customer_id) is None:
             raise errors.CustomerNotFound(customer_id=customer_id)
+        if jti is not None and await uow.sessions.get(jti) is not None:
+            raise errors.InvalidInput(field="jti", reason="ALREADY_EXISTS")
         session = AuthSession(
-            jti=secrets.token_hex(16),
+            jti=jti or secrets.token_hex(16),
             tenant_id=tenant_id,
-            subject=customer_id or f"adm_{secrets.token_hex(8)}",
+            subject=customer_id or admin_subject or f"adm_{secrets.token_hex(8)}",
             scope=CUSTOMER_SCOPE if customer_id else ADMIN_SCOPE,
             created_at=now,
             expires_at=now + timedelta(seconds=ttl_seconds),

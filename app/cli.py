@@ -132,6 +132,37 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_session_register(args: argparse.Namespace, settings: Settings) -> int:
+    """For tokens another party signs: register the `jti` it will use, and print (as JSON)
+    the claims its token must carry for this service to accept it."""
+    if args.subject is not None and not args.admin:
+        print(
+            "invoicepay: error: --subject is for --admin (a customer's sub is its id)",
+            file=sys.stderr,
+        )
+        return 2
+    session = _run(
+        lambda db: admin.create_session(
+            db,
+            args.clone,
+            customer_id=None if args.admin else args.customer,
+            ttl_seconds=args.ttl,
+            jti=args.jti,
+            admin_subject=args.subject,
+        ),
+        settings,
+    )
+    claims = {
+        "sub": session.subject,
+        "clone_id": session.tenant_id,
+        "scope": session.scope,
+        "jti": session.jti,
+        "exp": int(session.expires_at.timestamp()),
+    }
+    print(json.dumps(claims))
+    return 0
+
+
 def cmd_ledger_verify(args: argparse.Namespace, settings: Settings) -> int:
     progress = _progress_bar if sys.stderr.isatty() else None
     violations = _run(lambda db: verify_ledger(db, progress=progress), settings)
@@ -300,6 +331,31 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument("--customer", metavar="ID", help="customer id (scope payments)")
     who.add_argument("--admin", action="store_true", help="an operator of the tenant")
     token.add_argument(
+        "--ttl",
+        type=_positive_int,
+        default=DEFAULT_TTL_SECONDS,
+        metavar="SECONDS",
+        help=f"lifetime in seconds (default {DEFAULT_TTL_SECONDS})",
+    )
+
+    session = commands.add_parser("session", help="sessions for tokens others sign")
+    session_commands = session.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    register = _command(
+        session_commands,
+        "register",
+        cmd_session_register,
+        "register a session whose token your identity provider signs (JWT_PUBLIC_KEY or"
+        " JWT_JWKS_URL); print, as JSON, the claims that token must carry (plus iat, kid)",
+        "invoicepay session register --clone 64f000000000000000000002 --customer cus_…"
+        " --jti 7d1c9e0a-login-42 --ttl 86400",
+    )
+    register.add_argument("--clone", required=True, type=_clone_id, help="tenant (clone) id")
+    who = register.add_mutually_exclusive_group(required=True)
+    who.add_argument("--customer", metavar="ID", help="customer id (scope payments)")
+    who.add_argument("--admin", action="store_true", help="an operator of the tenant")
+    register.add_argument("--jti", required=True, help="the token's jti (1-64 printable chars)")
+    register.add_argument("--subject", help="with --admin: the token's sub (default random)")
+    register.add_argument(
         "--ttl",
         type=_positive_int,
         default=DEFAULT_TTL_SECONDS,

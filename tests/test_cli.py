@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from app.db import Database
 from app.migrate import head_revision
 from app.seed import DEMO_CLONE_ID
 from tests.support import SEED_REQUEST, client_for, rest_pay
+from tests.test_auth_keys import RSA_KEY, public_pem
 
 SECRET = "cli-test-secret-" + "s" * 32
 COUNTED_TABLES = ("tenants", "customers", "wallets", "invoices", "ledger_entries", "sessions")
@@ -394,3 +396,74 @@ def test_given_a_strong_secret_when_serving_then_uvicorn_runs_the_app_factory(
     assert app == "app.web:serve_app"
     assert options["factory"] is True
     assert (options["host"], options["port"], options["workers"]) == ("127.0.0.1", 8123, 2)
+
+
+def test_a_session_registered_for_an_identity_providers_token_lets_that_token_pay(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given the demo, and a server that verifies tokens with the provider's public key
+    assert cli.main(["seed", "--demo"]) == 0
+    ada = query(url, "SELECT id FROM customers WHERE email = 'ada@demo.invoicepay.test'")[0][0]
+    capsys.readouterr()
+    # when the operator registers the jti the provider will put in Ada's token
+    assert (
+        cli.main(
+            ["session", "register", "--clone", DEMO_CLONE_ID, "--customer", ada, "--jti", "idp-42"]
+        )
+        == 0
+    )
+    claims = json.loads(capsys.readouterr().out)
+    # then the claims to sign are printed
+    assert {k: claims[k] for k in ("sub", "clone_id", "scope", "jti")} == {
+        "sub": ada,
+        "clone_id": DEMO_CLONE_ID,
+        "scope": "payments",
+        "jti": "idp-42",
+    }
+    # and the provider's RS256 token with those claims pays over REST
+    token = jwt.encode({**claims, "iat": int(time.time())}, RSA_KEY, algorithm="RS256")
+
+    async def send() -> httpx.Response:
+        db = Database(url)
+        try:
+            async with client_for(
+                db, jwt_secret=None, jwt_public_key=public_pem(RSA_KEY)
+            ) as client:
+                return await rest_pay(client, {"invoice": 100123, "currency": "NGN"}, token)
+        finally:
+            await db.dispose()
+
+    response = asyncio.run(send())
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "paid"
+
+
+@pytest.mark.parametrize(
+    ("extra", "complaint"),
+    [
+        (["--jti", "has space"], "jti"),
+        (["--jti", "x" * 65], "jti"),
+        (["--jti", "taken", "--again"], "jti"),
+    ],
+)
+def test_a_session_cannot_be_registered_with_a_bad_or_taken_jti(
+    url: str, capsys: pytest.CaptureFixture[str], extra: list[str], complaint: str
+) -> None:
+    assert cli.main(["tenant", "create", DEMO_CLONE_ID, "--name", "Demo"]) == 0
+    base = ["session", "register", "--clone", DEMO_CLONE_ID, "--admin"]
+    if "--again" in extra:
+        extra = [e for e in extra if e != "--again"]
+        assert cli.main([*base, *extra]) == 0
+    capsys.readouterr()
+    before = query(url, "SELECT count(*) FROM sessions")[0][0]
+
+    assert cli.main([*base, *extra]) == 1
+
+    assert complaint in capsys.readouterr().err
+    assert query(url, "SELECT count(*) FROM sessions")[0][0] == before
+
+
+def test_subject_is_only_for_admin_sessions(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["session", "register", "--clone", DEMO_CLONE_ID, "--customer", "cus_x"]
+    assert cli.main([*args, "--jti", "j", "--subject", "someone"]) == 2
+    assert "--subject is for --admin" in capsys.readouterr().err

@@ -3,9 +3,10 @@ the traffic guard (check 2) and the rate limit (check 3)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from app.auth import Principal, TokenVerifier
+from app.auth import Principal, TokenVerifier, authenticate
 from app.db import Database
 from app.ratelimit import RateDecision, RateLimiter
 
@@ -16,10 +17,17 @@ class Gate:
     verifier: TokenVerifier
     limiter: RateLimiter
 
+    async def authenticate(self, authorization: str | None) -> Principal:
+        """The principal behind an `Authorization` header, or AuthError (check 1)."""
+        return await authenticate(self.db, self.verifier, authorization)
+
     @staticmethod
-    def denies(principal: Principal, clone_id: str | None) -> bool:
-        """A suspended customer, or a `cloneId` naming a tenant other than the token's."""
-        return principal.suspended or (clone_id is not None and clone_id != principal.tenant_id)
+    def denies(principal: Principal, clone_ids: Iterable[object]) -> bool:
+        """A suspended customer, or any `cloneId` given (not None) naming a tenant other
+        than the token's."""
+        return principal.suspended or any(
+            clone_id is not None and clone_id != principal.tenant_id for clone_id in clone_ids
+        )
 
     async def consume(self, principal: Principal, client_ip: str, cost: int) -> RateDecision:
         """Count `cost` payment attempts against the caller and against its IP."""

@@ -10,11 +10,10 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.config import ConfigError
-from app.request_context import GRAPHQL_PATH
+from app.request_context import send_error
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -71,13 +70,6 @@ class TrafficGuard:
         return address is not None and any(address in network for network in self.blocked)
 
 
-def denied_body(path: str) -> bytes:
-    if path.startswith(GRAPHQL_PATH):
-        error = {"message": ACCESS_DENIED, "extensions": {"code": "FORBIDDEN"}}
-        return orjson.dumps({"data": None, "errors": [error]})
-    return orjson.dumps({"message": ACCESS_DENIED})
-
-
 class TrafficGuardMiddleware:
     """Works out the client IP once (`scope["state"]["client_ip"]`) and turns away blocked
     addresses with 403 before anything else runs, the token included."""
@@ -104,12 +96,4 @@ class TrafficGuardMiddleware:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 4403, "reason": ACCESS_DENIED})
             return
-        body = denied_body(scope.get("path", ""))
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"x-error-code", b"FORBIDDEN"),
-            (b"cache-control", b"no-store"),
-        ]
-        await send({"type": "http.response.start", "status": 403, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await send_error(send, scope, 403, ACCESS_DENIED, "FORBIDDEN")

@@ -50,14 +50,28 @@ def log_unexpected(what: str) -> str:
     return request_id
 
 
-def unexpected_error_body(path: str, request_id: str) -> bytes:
-    """The whole answer to a failure: REST's `{message, requestId}` or a GraphQL error."""
+def error_body(path: str, message: str, code: str, **fields: str) -> bytes:
+    """An answer given before any route ran: REST's `{message, **fields}`, or on /graphql
+    a GraphQL error whose extensions hold the code and the fields."""
     if path.startswith(GRAPHQL_PATH):
-        extensions = {"code": INTERNAL_SERVER_ERROR, "requestId": request_id}
-        return orjson.dumps(
-            {"data": None, "errors": [{"message": UNEXPECTED_ERROR, "extensions": extensions}]}
-        )
-    return orjson.dumps({"message": UNEXPECTED_ERROR, "requestId": request_id})
+        error = {"message": message, "extensions": {"code": code, **fields}}
+        return orjson.dumps({"data": None, "errors": [error]})
+    return orjson.dumps({"message": message, **fields})
+
+
+async def send_error(
+    send: Send, scope: Scope, status: int, message: str, code: str, **fields: str
+) -> None:
+    """Answer from middleware with `error_body`, coded in `X-Error-Code`, never cached."""
+    body = error_body(scope.get("path", ""), message, code, **fields)
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-error-code", code.encode()),
+        (b"cache-control", b"no-store"),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 class RequestContextMiddleware:
@@ -88,15 +102,13 @@ class RequestContextMiddleware:
             if scope["type"] != "http" or started:
                 raise
             log_unexpected(f"{scope.get('method', '')} {scope.get('path', '')}")
-            body = unexpected_error_body(scope.get("path", ""), request_id)
-            headers = [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"x-request-id", request_id.encode()),
-                (b"x-error-code", INTERNAL_SERVER_ERROR.encode()),
-                (b"cache-control", b"no-store"),
-            ]
-            await send({"type": "http.response.start", "status": 500, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
+            await send_error(
+                send_with_id,
+                scope,
+                500,
+                UNEXPECTED_ERROR,
+                INTERNAL_SERVER_ERROR,
+                requestId=request_id,
+            )
         finally:
             REQUEST_ID.reset(reset)

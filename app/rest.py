@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app import errors
-from app.auth import AuthError, Principal, authenticate
+from app.auth import AuthError, Principal
 from app.gate import Gate
 from app.guard import ACCESS_DENIED
 from app.money import require_currency, to_decimal
@@ -235,9 +235,7 @@ class PayRoute:
     async def handle(self, request: Request) -> Response:
         gate = self.gate
         try:
-            principal = await authenticate(
-                gate.db, gate.verifier, request.headers.get("authorization")
-            )
+            principal = await gate.authenticate(request.headers.get("authorization"))
         except AuthError:
             return respond(
                 401,
@@ -254,7 +252,7 @@ class PayRoute:
         except errors.InvalidRequest as error:
             body = error
         clone_id = clone_id_of(body) if isinstance(body, dict) else None
-        if gate.denies(principal, clone_id):
+        if gate.denies(principal, [clone_id]):
             return respond(403, {"message": ACCESS_DENIED}, {"X-Error-Code": FORBIDDEN})
         decision = await gate.consume(principal, request.state.client_ip, cost=1)
         limit_headers = decision.headers()

@@ -15,7 +15,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
 from app import rest
-from app.auth import AuthError, Principal, TokenVerifier, authenticate
+from app.auth import AuthError, Principal, TokenVerifier
 from app.config import Settings
 from app.db import Database
 from app.gate import Gate
@@ -42,9 +42,7 @@ class GraphQLApp(GraphQL[Context, None]):
     ) -> Context:
         principal: Principal | None
         try:
-            principal = await authenticate(
-                self.gate.db, self.gate.verifier, request.headers.get("authorization")
-            )
+            principal = await self.gate.authenticate(request.headers.get("authorization"))
         except AuthError:
             principal = None
         client_ip = request.scope.get("state", {}).get("client_ip", "unknown")

@@ -92,8 +92,7 @@ class PaymentGate(SchemaExtension):
         if principal is None:
             return unauthenticated()
         variables = execution.variables or {}
-        clone_ids = {_clone_id(field, variables) for field in payments} - {None}
-        if Gate.denies(principal, None) or any(c != principal.tenant_id for c in clone_ids):
+        if Gate.denies(principal, [_clone_id(field, variables) for field in payments]):
             return forbidden()
         if context.gate is None:
             return None

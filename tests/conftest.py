@@ -23,6 +23,7 @@ import app.models  # noqa: F401  (registers the tables)
 from app.db import Database
 from app.migrate import upgrade
 from app.verify import verify_ledger
+from tests.figures import FIGURES
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -90,3 +91,11 @@ async def db(database_url: str, request: pytest.FixtureRequest) -> AsyncIterator
             assert await verify_ledger(database) == []
     finally:
         await database.dispose()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the figures the reliability tests reported (tests/figures.py)."""
+    if FIGURES:
+        terminalreporter.section("reliability figures")
+        for name, value in FIGURES:
+            terminalreporter.write_line(f"{name}: {value}")

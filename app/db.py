@@ -15,6 +15,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 _BEGIN_MODE = "invoicepay_sqlite_begin"
 
+# Nothing waits on the database without a bound: a request that cannot get a connection,
+# or whose statement cannot finish, fails (503, app.unavailable) instead of hanging.
+CONNECT_TIMEOUT_SECONDS = 5
+POOL_TIMEOUT_SECONDS = 10
+COMMAND_TIMEOUT_SECONDS = 30
+# Server side, PostgreSQL: a row lock waited on longer than this (a wedged transaction)
+# ends the waiting statement, and a transaction a client left idle is rolled back.
+PG_SERVER_SETTINGS = {
+    "lock_timeout": "10s",
+    "statement_timeout": "30s",
+    "idle_in_transaction_session_timeout": "60s",
+}
+
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
@@ -43,7 +56,17 @@ class Database:
         # Parameters stay out of error messages and logs: they carry memos and token ids.
         kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if not self.is_sqlite:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+            kwargs.update(
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_pre_ping=True,
+                pool_timeout=POOL_TIMEOUT_SECONDS,
+                connect_args={
+                    "timeout": CONNECT_TIMEOUT_SECONDS,
+                    "command_timeout": COMMAND_TIMEOUT_SECONDS,
+                    "server_settings": PG_SERVER_SETTINGS,
+                },
+            )
         self.engine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             _configure_sqlite(self.engine)

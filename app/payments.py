@@ -103,6 +103,16 @@ class PaymentReceipt:
 
 
 @dataclass(frozen=True)
+class Settlement:
+    """A payment's receipt and its rows as its own transaction committed them, so an
+    answer can be built without reading again after the commit (a read that could fail
+    and make a committed payment look failed). `rows` is None on a replay."""
+
+    receipt: PaymentReceipt
+    rows: tuple[Payment, Invoice, Wallet] | None = None
+
+
+@dataclass(frozen=True)
 class _Plan:
     amount: int
     discount: int
@@ -115,6 +125,13 @@ async def pay_invoice(
 ) -> PaymentReceipt:
     """Pay an invoice from a wallet. Raises a `DomainError` (after the checks of DESIGN.md,
     in order) and then writes nothing but the idempotency record of that outcome."""
+    return (await settle_invoice(db, command, now=now)).receipt
+
+
+async def settle_invoice(
+    db: Database, command: PayInvoice, *, now: datetime | None = None
+) -> Settlement:
+    """`pay_invoice`, also giving the committed rows (for answers that show them)."""
     command.check_shape()
     now = now or utcnow()
     key = command.idempotency_key
@@ -131,9 +148,9 @@ async def pay_invoice(
             )
             if held is not None and held.fingerprint == command.fingerprint():
                 assert held.outcome is not None
-                return _replay(held.outcome)
+                return Settlement(_replay(held.outcome))
         try:
-            receipt = await _settle(
+            settlement = await _settle(
                 uow, command, customer, invoice_currency, wallet_currency, now, reused=held
             )
         except errors.DomainError as error:
@@ -143,10 +160,10 @@ async def pay_invoice(
                 await uow.commit()
             raise
         if key is not None:
-            outcome = json.dumps({"ok": dataclasses.asdict(receipt)})
+            outcome = json.dumps({"ok": dataclasses.asdict(settlement.receipt)})
             await uow.idempotency.save_outcome(customer.tenant_id, customer.id, key, outcome)
         await uow.commit()
-        return receipt
+        return settlement
 
 
 def _replay(outcome: str) -> PaymentReceipt:
@@ -174,7 +191,7 @@ async def _settle(
     now: datetime,
     *,
     reused: object | None,
-) -> PaymentReceipt:
+) -> Settlement:
     invoice = await uow.invoices.get_by_number(customer.tenant_id, command.invoice_number)
     if invoice is None:
         raise errors.InvoiceNotFound(number=command.invoice_number)
@@ -271,7 +288,7 @@ async def _apply(
     wallet: Wallet,
     plan: _Plan,
     now: datetime,
-) -> PaymentReceipt:
+) -> Settlement:
     wallet.balance -= plan.debit
     invoice.amount_paid += plan.amount
     invoice.discount_applied += plan.discount
@@ -300,7 +317,7 @@ async def _apply(
     await uow.flush()  # the payment row first: ledger entries refer to it
     uow.ledger.add_entries(payment_entries(payment, wallet, now))
     await uow.flush()
-    return PaymentReceipt(
+    receipt = PaymentReceipt(
         payment_id=payment.id,
         invoice_id=invoice.id,
         wallet_id=wallet.id,
@@ -313,3 +330,4 @@ async def _apply(
         wallet_currency=wallet.currency,
         wallet_balance=wallet.balance,
     )
+    return Settlement(receipt, (payment, invoice, wallet))

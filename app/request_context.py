@@ -11,6 +11,13 @@ import orjson
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.unavailable import (
+    RETRY_AFTER_SECONDS,
+    SERVICE_UNAVAILABLE,
+    SERVICE_UNAVAILABLE_CODE,
+    is_unavailable,
+)
+
 REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="-")
 UNEXPECTED_ERROR = "Unexpected Error"
 INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"  # its code (X-Error-Code, GraphQL extensions)
@@ -50,6 +57,12 @@ def log_unexpected(what: str) -> str:
     return request_id
 
 
+def describe_failure(error: BaseException) -> str:
+    """The failure's type and first line: enough to tell an outage from a restart."""
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}: {first_line}"[:300]
+
+
 def error_body(path: str, message: str, code: str, **fields: str) -> bytes:
     """An answer given before any route ran: REST's `{message, **fields}`, or on /graphql
     a GraphQL error whose extensions hold the code and the fields."""
@@ -60,7 +73,14 @@ def error_body(path: str, message: str, code: str, **fields: str) -> bytes:
 
 
 async def send_error(
-    send: Send, scope: Scope, status: int, message: str, code: str, **fields: str
+    send: Send,
+    scope: Scope,
+    status: int,
+    message: str,
+    code: str,
+    *,
+    retry_after: int | None = None,
+    **fields: str,
 ) -> None:
     """Answer from middleware with `error_body`, coded in `X-Error-Code`, never cached."""
     body = error_body(scope.get("path", ""), message, code, **fields)
@@ -70,13 +90,16 @@ async def send_error(
         (b"x-error-code", code.encode()),
         (b"cache-control", b"no-store"),
     ]
+    if retry_after is not None:
+        headers.append((b"retry-after", str(retry_after).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
 class RequestContextMiddleware:
-    """Outermost of ours: names the request, and turns anything that escapes into a 500
-    carrying only that name (the traceback goes to the log under it)."""
+    """Outermost of ours: names the request, and turns anything that escapes into a 503
+    when a backing store is unavailable (app.unavailable), else a 500 carrying only the
+    request's name (the traceback goes to the log under it)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -98,10 +121,23 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
+        except Exception as error:
             if scope["type"] != "http" or started:
                 raise
-            log_unexpected(f"{scope.get('method', '')} {scope.get('path', '')}")
+            what = f"{scope.get('method', '')} {scope.get('path', '')}"
+            if is_unavailable(error):
+                log.warning("%s: service unavailable: %s", what, describe_failure(error))
+                await send_error(
+                    send_with_id,
+                    scope,
+                    503,
+                    SERVICE_UNAVAILABLE,
+                    SERVICE_UNAVAILABLE_CODE,
+                    retry_after=RETRY_AFTER_SECONDS,
+                    requestId=request_id,
+                )
+                return
+            log_unexpected(what)
             await send_error(
                 send_with_id,
                 scope,

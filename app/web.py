@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any, cast
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -13,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
 
 from app import rest
 from app.auth import AuthError, Principal, TokenVerifier
@@ -25,6 +27,7 @@ from app.guard import TrafficGuard, TrafficGuardMiddleware
 from app.openapi import OPENAPI_PATH, openapi_document
 from app.ratelimit import RateLimiter
 from app.request_context import RequestContextMiddleware, configure_logging
+from app.unavailable import RETRY_AFTER_SECONDS, SERVICE_UNAVAILABLE_CODE
 
 
 class GraphQLApp(GraphQL[Context, None]):
@@ -47,6 +50,32 @@ class GraphQLApp(GraphQL[Context, None]):
             principal = None
         client_ip = request.scope.get("state", {}).get("client_ip", "unknown")
         return Context(db=self.gate.db, principal=principal, gate=self.gate, client_ip=client_ip)
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        """503 with `Retry-After` when the database was unavailable and nothing was
+        answered: HTTP clients and load balancers retry that without reading the body."""
+        response = super().create_response(response_data, sub_response)
+        if isinstance(response_data, dict) and _only_unavailable(response_data):
+            response.status_code = 503
+            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+
+
+def _only_unavailable(result: GraphQLHTTPResponse) -> bool:
+    errors = cast("list[dict[str, Any]]", result.get("errors") or [])
+    data: dict[str, object] = dict(result.get("data") or {})
+    return (
+        bool(errors)
+        and all(
+            (error.get("extensions") or {}).get("code") == SERVICE_UNAVAILABLE_CODE
+            for error in errors
+        )
+        and all(value is None for value in data.values())
+    )
 
 
 def create_app(

@@ -1,5 +1,6 @@
 """Unexpected failures reach the client as "Unexpected Error" and the request id, nothing
-more; the traceback goes to the server log under that id."""
+more; the traceback goes to the server log under that id. A backing store that is
+unavailable (app.unavailable) is said so, coded SERVICE_UNAVAILABLE, with `retryAfter`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,18 @@ import logging
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
-from app.request_context import INTERNAL_SERVER_ERROR, UNEXPECTED_ERROR, current_request_id
+from app.request_context import (
+    INTERNAL_SERVER_ERROR,
+    UNEXPECTED_ERROR,
+    current_request_id,
+    describe_failure,
+)
+from app.unavailable import (
+    RETRY_AFTER_SECONDS,
+    SERVICE_UNAVAILABLE,
+    SERVICE_UNAVAILABLE_CODE,
+    is_unavailable,
+)
 
 log = logging.getLogger("invoicepay.graphql")
 
@@ -30,9 +42,27 @@ class MaskUnexpectedErrors(MaskErrors):
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         request_id = current_request_id()
         original = error.original_error
+        where = ".".join(str(part) for part in error.path or ())
+        if original is not None and is_unavailable(original):
+            log.warning(
+                "resolver %s: service unavailable: %s",
+                where,
+                describe_failure(original),
+                extra={"request_id": request_id},
+            )
+            return GraphQLError(
+                message=SERVICE_UNAVAILABLE,
+                nodes=error.nodes,
+                path=error.path,
+                extensions={
+                    "code": SERVICE_UNAVAILABLE_CODE,
+                    "requestId": request_id,
+                    "retryAfter": RETRY_AFTER_SECONDS,
+                },
+            )
         log.error(
             "resolver %s failed unexpectedly (request %s)",
-            ".".join(str(part) for part in error.path or ()),
+            where,
             request_id,
             exc_info=(type(original), original, original.__traceback__) if original else None,
             extra={"request_id": request_id},

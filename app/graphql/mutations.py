@@ -13,7 +13,7 @@ from app import admin, errors
 from app.graphql import errors as gql_errors
 from app.graphql.context import Context, bad_input
 from app.graphql.types import Customer, Invoice, Payment, Wallet
-from app.payments import PayInvoice, pay_invoice
+from app.payments import PayInvoice, settle_invoice
 from app.uow import UnitOfWork
 
 
@@ -156,17 +156,25 @@ class Mutation:
             idempotency_key=input.idempotency_key,
         )
         try:
-            receipt = await pay_invoice(context.db, command)
+            settlement = await settle_invoice(context.db, command)
         except errors.InvalidRequest as error:
             raise bad_input(f"Invalid {error.field}: {error.reason}") from None
         except errors.DomainError as error:
             return gql_errors.to_graphql(error)  # type: ignore[return-value]
-        # Read back fresh: this request's loaders may hold rows from before the payment.
-        async with UnitOfWork(context.db) as uow:
-            payment = await uow.payments.get(receipt.payment_id)
-            invoice = await uow.invoices.get(receipt.invoice_id)
-            wallet = await uow.wallets.get_by_id(receipt.wallet_id)
-        assert payment is not None and invoice is not None and wallet is not None
+        receipt = settlement.receipt
+        if settlement.rows is not None:
+            # The rows as committed: no read after the commit that could fail and make
+            # a payment that stands look like one that did not happen.
+            payment, invoice, wallet = settlement.rows
+        else:
+            # A replay wrote nothing; show the rows as they are now.
+            async with UnitOfWork(context.db) as uow:
+                found = await uow.payments.get(receipt.payment_id)
+                current = await uow.invoices.get(receipt.invoice_id)
+                holder = await uow.wallets.get_by_id(receipt.wallet_id)
+            assert found is not None and current is not None and holder is not None
+            payment, invoice, wallet = found, current, holder
+        # This request's loaders may hold rows from before the payment.
         context.loaders.invoice.prime(invoice.id, invoice, force=True)
         context.loaders.wallet.prime(wallet.id, wallet, force=True)
         return PayInvoiceSuccess(

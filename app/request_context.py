@@ -126,7 +126,13 @@ class RequestContextMiddleware:
                 raise
             what = f"{scope.get('method', '')} {scope.get('path', '')}"
             if is_unavailable(error):
-                log.warning("%s: service unavailable: %s", what, describe_failure(error))
+                log.warning(
+                    "%s: service unavailable: %s (request %s)",
+                    what,
+                    describe_failure(error),
+                    request_id,
+                    extra={"request_id": request_id},
+                )
                 await send_error(
                     send_with_id,
                     scope,

@@ -29,7 +29,7 @@ from app.db import Database
 from app.unavailable import SERVICE_UNAVAILABLE, SERVICE_UNAVAILABLE_CODE
 from tests.figures import report
 from tests.live import LiveServer, live_server
-from tests.support import REST_PAY, invoice, make_world, snapshot, wallet_books
+from tests.support import REST_PAY, client_for, invoice, make_world, snapshot, wallet_books
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 POSTGRESQL_ONLY = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -373,3 +373,22 @@ async def test_postgresql_restarted_under_load_503s_meanwhile_and_recovers_by_it
         f" {slowest:.2f} s), recovered without a restart; the 503s retried by key"
         f" ({replays} replays): {len(paid)} payments, none lost or doubled",
     )
+
+
+# --- the rate-limit store unreachable ---
+
+
+@pytest.mark.parametrize("edge", ["rest", "graphql"])
+async def test_an_unreachable_rate_limit_store_is_a_503_and_pays_nothing(
+    db: Database, edge: str
+) -> None:
+    # given limits kept in a Redis that does not answer (nothing listens on port 1)
+    world = await make_world(db)
+    await invoice(db, 100123, world.ada, "15000")
+    before = await snapshot(db)
+    async with client_for(db, rate_limit_storage_url="redis://127.0.0.1:1/0") as client:
+        # when Ada pays
+        answer = await pay(client, edge, world.ada_token, 100123, "5000")
+    # then the payment is refused as unavailable (limits fail closed) and nothing is written
+    assert_unavailable(answer, edge)
+    assert await snapshot(db) == before

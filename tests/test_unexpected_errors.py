@@ -22,6 +22,7 @@ import app.graphql.mutations
 import app.payments
 import app.rest
 from app.db import Database
+from app.unavailable import SERVICE_UNAVAILABLE
 from app.web import create_app
 from tests.support import World, client_for, invoice, make_world, snapshot_all
 from tests.support import test_settings as settings_for
@@ -89,7 +90,7 @@ def _fail_sync(*_args: object, **_kwargs: object) -> Any:
 def break_the_edges(monkeypatch: pytest.MonkeyPatch) -> None:
     """The service fails as the REST route and the mutation call it."""
     monkeypatch.setattr(app.rest, "pay_invoice", _fail)
-    monkeypatch.setattr(app.graphql.mutations, "pay_invoice", _fail)
+    monkeypatch.setattr(app.graphql.mutations, "settle_invoice", _fail)
 
 
 def break_the_ledger(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -226,7 +227,7 @@ async def client_without_database(db: Database, tmp: Path) -> AsyncIterator[http
         await unreachable.dispose()
 
 
-async def test_a_database_down_during_authentication_is_the_same_500(
+async def test_a_database_down_during_authentication_is_a_503_to_retry(
     db: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # given Ada's well-signed token, and the app's database unreachable
@@ -240,24 +241,31 @@ async def test_a_database_down_during_authentication_is_the_same_500(
         graphql = await client.post(
             "/graphql", json={"query": PAY, "variables": PAY_INPUT}, headers=headers
         )
-    # then REST is the same 500 as any unexpected failure, logged under its id
-    rest_id = assert_rest_500(rest)
-    assert_logged_with_traceback(caplog, rest_id, mentioning=None)
-    # and GraphQL is a 500 in GraphQL's shape, with its own id
+    # then REST says the service is unavailable, to retry, under the request's id
+    rest_id = rest.headers["X-Request-ID"]
+    assert rest.status_code == 503, rest.text
+    assert rest.json() == {"message": SERVICE_UNAVAILABLE, "requestId": rest_id}
+    # and GraphQL says the same in GraphQL's shape, with its own id
     graphql_id = graphql.headers["X-Request-ID"]
-    assert graphql.status_code == 500, graphql.text
+    assert graphql.status_code == 503, graphql.text
     assert graphql.json() == {
         "data": None,
         "errors": [
             {
-                "message": "Unexpected Error",
-                "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": graphql_id},
+                "message": SERVICE_UNAVAILABLE,
+                "extensions": {"code": "SERVICE_UNAVAILABLE", "requestId": graphql_id},
             }
         ],
     }
-    assert graphql.headers["X-Error-Code"] == "INTERNAL_SERVER_ERROR"
-    assert_nothing_leaks(graphql)
-    assert_logged_with_traceback(caplog, graphql_id, mentioning=None)
+    for response in (rest, graphql):
+        assert response.headers["X-Error-Code"] == "SERVICE_UNAVAILABLE"
+        assert response.headers["Retry-After"] == "1"
+        assert_nothing_leaks(response)
+    # and each is logged as a warning under its id, without a traceback
+    for request_id in (rest_id, graphql_id):
+        [record] = [r for r in caplog.records if getattr(r, "request_id", None) == request_id]
+        assert record.levelname == "WARNING" and "service unavailable" in record.getMessage()
+        assert record.exc_info is None
     assert rest_id != graphql_id
     # and nothing was written
     assert await snapshot_all(db) == before

@@ -26,13 +26,14 @@ log = logging.getLogger("invoicepay.graphql")
 
 
 def should_mask(error: GraphQLError) -> bool:
-    """Hide anything a resolver did not raise on purpose for the client. Errors without a
-    field path come from parsing, validation or input coercion: they describe the
-    client's own input (check 4) and are never masked."""
+    """Hide anything not raised on purpose for the client, from a resolver or from an
+    extension (a rate-limit store that is down must not show its address). Parsing and
+    validation errors, and a scalar refusing a variable (a ValueError without a field
+    path), describe the client's own input (check 4) and are never masked."""
     original = error.original_error
-    return (
-        error.path is not None and original is not None and not isinstance(original, GraphQLError)
-    )
+    if original is None or isinstance(original, GraphQLError):
+        return False
+    return error.path is not None or not isinstance(original, ValueError)
 
 
 class MaskUnexpectedErrors(MaskErrors):
@@ -40,36 +41,42 @@ class MaskUnexpectedErrors(MaskErrors):
         super().__init__(should_mask_error=should_mask, error_message=UNEXPECTED_ERROR)
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        request_id = current_request_id()
-        original = error.original_error
-        where = ".".join(str(part) for part in error.path or ())
-        if original is not None and is_unavailable(original):
-            log.warning(
-                "resolver %s: service unavailable: %s",
-                where,
-                describe_failure(original),
-                extra={"request_id": request_id},
-            )
-            return GraphQLError(
-                message=SERVICE_UNAVAILABLE,
-                nodes=error.nodes,
-                path=error.path,
-                extensions={
-                    "code": SERVICE_UNAVAILABLE_CODE,
-                    "requestId": request_id,
-                    "retryAfter": RETRY_AFTER_SECONDS,
-                },
-            )
-        log.error(
-            "resolver %s failed unexpectedly (request %s)",
+        return masked(error)
+
+
+def masked(error: GraphQLError) -> GraphQLError:
+    """What the client sees of an unexpected failure: unavailable (with `retryAfter`) or
+    "Unexpected Error", each with the request id; the details go to the log."""
+    request_id = current_request_id()
+    original = error.original_error
+    where = ".".join(str(part) for part in error.path or ()) or "the operation's checks"
+    if original is not None and is_unavailable(original):
+        log.warning(
+            "%s: service unavailable: %s",
             where,
-            request_id,
-            exc_info=(type(original), original, original.__traceback__) if original else None,
+            describe_failure(original),
             extra={"request_id": request_id},
         )
         return GraphQLError(
-            message=UNEXPECTED_ERROR,
+            message=SERVICE_UNAVAILABLE,
             nodes=error.nodes,
             path=error.path,
-            extensions={"code": INTERNAL_SERVER_ERROR, "requestId": request_id},
+            extensions={
+                "code": SERVICE_UNAVAILABLE_CODE,
+                "requestId": request_id,
+                "retryAfter": RETRY_AFTER_SECONDS,
+            },
         )
+    log.error(
+        "%s failed unexpectedly (request %s)",
+        where,
+        request_id,
+        exc_info=(type(original), original, original.__traceback__) if original else None,
+        extra={"request_id": request_id},
+    )
+    return GraphQLError(
+        message=UNEXPECTED_ERROR,
+        nodes=error.nodes,
+        path=error.path,
+        extensions={"code": INTERNAL_SERVER_ERROR, "requestId": request_id},
+    )

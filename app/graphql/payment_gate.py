@@ -16,6 +16,7 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLError,
     InlineFragmentNode,
     OperationType,
     SelectionSetNode,
@@ -26,6 +27,7 @@ from strawberry.extensions import SchemaExtension
 
 from app.gate import Gate
 from app.graphql.context import ClientError, Context, forbidden, unauthenticated
+from app.graphql.masking import masked
 from app.ratelimit import TOO_MANY_REQUESTS, RateDecision
 
 PAY_FIELD = "payInvoice"
@@ -62,7 +64,11 @@ def _clone_id(field: FieldNode, variables: dict[str, Any]) -> object:
 
 class PaymentGate(SchemaExtension):
     async def on_execute(self) -> AsyncIterator[None]:
-        error = await self._check()
+        error: GraphQLError | None
+        try:
+            error = await self._check()
+        except Exception as failure:  # the session or rate-limit store, failing
+            error = masked(GraphQLError(str(failure), original_error=failure))
         if error is not None:
             self.execution_context.result = ExecutionResult(data=None, errors=[error])
         yield

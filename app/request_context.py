@@ -11,6 +11,7 @@ import orjson
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.redact import protect_logging
 from app.unavailable import (
     RETRY_AFTER_SECONDS,
     SERVICE_UNAVAILABLE,
@@ -45,6 +46,8 @@ def configure_logging(level: str) -> None:
         logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
     )
     logging.basicConfig(level=level, handlers=[handler], force=True)
+    # Last: uvicorn's handlers exist by now (it configures them before loading the app).
+    protect_logging()
 
 
 def log_unexpected(what: str) -> str:

@@ -18,6 +18,9 @@ from app.uow import UnitOfWork
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 20
+# Keys are BIGINTs: a cursor beyond one names no position, and a database handed such a
+# value fails (a 500 whose log would echo it) instead of answering an empty page.
+MAX_CURSOR_KEY = 2**63 - 1
 
 
 @strawberry.enum
@@ -75,6 +78,8 @@ def decode_cursor(kind: str, cursor: str | None) -> int | None:
     try:
         prefix, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
         if prefix != kind or not value.isdigit() or len(value) > 19:
+            raise ValueError(cursor)
+        if int(value) > MAX_CURSOR_KEY:
             raise ValueError(cursor)
         return int(value)
     except (ValueError, binascii.Error, UnicodeError):

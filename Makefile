@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint typecheck schema clean
+.PHONY: install run test lint typecheck schema bench clean
 
 $(BIN)/invoicepay: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,13 +30,18 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy app tests
+	$(BIN)/mypy app tests bench
 
 test: lint typecheck
 	$(BIN)/pytest -q
 
 schema: install
 	$(BIN)/strawberry export-schema app.graphql.schema:schema --output schema.graphql
+
+# Not part of `test`: a few minutes of load against a throwaway database on the local
+# PostgreSQL (BENCH_DATABASE_URL for another); BENCH_ARGS=--quick for a smoke run.
+bench: install
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache invoicepay.db invoicepay.db-*

@@ -1,0 +1,458 @@
+"""`make bench` (`python -m bench.run`): how fast invoicepay pays and reads, next to what
+PostgreSQL itself manages on this machine, in one run.
+
+    (a) pgbench tpcb-like                 the database's limit for a debit transaction
+    (b) the app's pay SQL, replayed       pgbench running what pay_invoice sends (bench.replay)
+    (c) REST POST /api/v1/billing/invoice/pay
+    (d) GraphQL payInvoice, with variables
+    (e) reads: invoice(number), viewer { wallets }, a page of 50 invoices at 3 table sizes
+
+(b), (c) and (d) run twice: many wallets (a random customer per request) and one hot
+wallet (every request on one customer). A fresh database is created, seeded, served by
+uvicorn as in production and dropped at the end; the load comes from another process.
+Afterwards the ledger is verified and every payment a client saw succeed is matched
+against the database. Output: a table on stdout, bench/results/<time>.json and
+latest.json, and the chart bench/results/latest.png. Exit 1 when a request failed, a
+payment went missing or the ledger is broken (missed targets too, with --strict).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import signal
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import asyncpg
+
+from app.config import Settings
+from app.db import Database
+from app.migrate import upgrade
+from bench import chart, measure, pgbench, replay, report, seed
+from bench.audit import Paid, audit
+from bench.capture import Event
+from bench.cpu import Meter
+from bench.database import Server, new_name, scratch_databases, server_url
+from bench.measure import Result
+from bench.probe import probe
+from bench.progress import say
+from bench.server import RATE_LIMIT, AppServer, app_env
+from bench.workload import GRAPHQL_REFERENCE, REST_REFERENCE
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+MEASUREMENTS = ("tpcb", "replay", "rest", "graphql", "reads", "pages")
+
+
+@dataclass(frozen=True)
+class Options:
+    duration: float
+    warmup: float
+    clients: int
+    customers: int
+    page_sizes: tuple[int, ...]
+    scale: int
+    workers: int
+    only: tuple[str, ...]
+    pin: bool
+    strict: bool
+    results: Path
+    database_url: str
+
+
+def _sizes(value: str) -> tuple[int, ...]:
+    sizes = tuple(sorted(int(part) for part in value.split(",") if part.strip()))
+    if not sizes or sizes[0] < 100:
+        raise argparse.ArgumentTypeError("page sizes: comma-separated row counts of 100 or more")
+    return sizes
+
+
+def _only(value: str) -> tuple[str, ...]:
+    chosen = tuple(part.strip() for part in value.split(",") if part.strip())
+    unknown = set(chosen) - set(MEASUREMENTS)
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown: {', '.join(sorted(unknown))}")
+    return chosen
+
+
+def parse(argv: list[str] | None) -> Options:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run",
+        description=(__doc__ or "").split("\n\n")[0],
+        epilog="example: python -m bench.run --quick",
+    )
+    parser.add_argument("--duration", type=float, help="seconds measured per row (default 15)")
+    parser.add_argument("--warmup", type=float, help="seconds of warm-up per row (default 2)")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent clients (default 16)")
+    parser.add_argument("--customers", type=int, help="customers paying (default 1000)")
+    parser.add_argument(
+        "--page-sizes",
+        type=_sizes,
+        help="invoice rows for the page measurements (default 10000,100000,1000000)",
+    )
+    parser.add_argument("--scale", type=int, default=10, help="pgbench scale for (a), default 10")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers (default 1)")
+    parser.add_argument(
+        "--only", type=_only, default=MEASUREMENTS, help=f"subset of {','.join(MEASUREMENTS)}"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: 3 s rows, 1 s warm-up, 200 customers, pages of 1k/10k/100k rows",
+    )
+    parser.add_argument(
+        "--pin", action="store_true", help="pin the app to CPU 0 and the load generator to CPU 1"
+    )
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="output directory")
+    parser.add_argument(
+        "--database-url",
+        default=server_url(),
+        help="any database of the PostgreSQL server to use (env BENCH_DATABASE_URL)",
+    )
+    args = parser.parse_args(argv)
+    quick = args.quick
+    return Options(
+        duration=args.duration or (3.0 if quick else 15.0),
+        warmup=args.warmup if args.warmup is not None else (1.0 if quick else 2.0),
+        clients=args.clients,
+        customers=args.customers or (200 if quick else 1000),
+        page_sizes=args.page_sizes
+        or ((1000, 10_000, 100_000) if quick else (10_000, 100_000, 1_000_000)),
+        scale=args.scale,
+        workers=args.workers,
+        only=args.only,
+        pin=args.pin,
+        strict=args.strict,
+        results=args.results,
+        database_url=args.database_url,
+    )
+
+
+def _rows(count: int) -> str:
+    for unit, size in (("M", 1_000_000), ("k", 1000)):
+        if count >= size and count % size == 0:
+            return f"{count // size}{unit} rows"
+    return f"{count} rows"
+
+
+class Bench:
+    """One run's state: the databases, the seeded accounts, the served app, the rows."""
+
+    def __init__(self, options: Options, server: Server, app_db: str, tpcb_db: str, work: Path):
+        self.options = options
+        self.server = server
+        self.app_db = app_db
+        self.tpcb_db = tpcb_db
+        self.work = work
+        self.app_url = server.app_url(app_db)
+        self.secret = secrets.token_urlsafe(48)
+        self.settings = Settings(
+            database_url=self.app_url,
+            jwt_secret=self.secret,
+            rate_limit=RATE_LIMIT,
+            environment="production",
+            graphiql=False,
+        )
+        self.meter = Meter()
+        self.port = 0  # the app's, once it runs
+        self.rows: list[Result] = []
+        self.paid = {REST_REFERENCE: Paid(), GRAPHQL_REFERENCE: Paid()}
+        self.replayed = 0
+        self.pager_rows = 0
+        self.may_checkpoint = True
+        self.seeded: seed.Seeded | None = None
+        self.events: list[Event] = []
+        self.probes: dict[str, Any] = {}
+        self.app_command: list[str] = []
+
+    def wants(self, name: str) -> bool:
+        return name in self.options.only
+
+    @property
+    def accounts(self) -> seed.Seeded:
+        assert self.seeded is not None, "prepare() first"
+        return self.seeded
+
+    # --- preparing -----------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        say(f"migrating {self.app_db}")
+        upgrade(self.app_url)
+        say(
+            f"seeding {self.options.customers} customers (one payment each), capturing the pay"
+            " SQL, probing each kind of request"
+        )
+        asyncio.run(self._seed())
+        if self.wants("tpcb"):
+            say(f"pgbench -i -s {self.options.scale} in {self.tpcb_db}")
+            pgbench.initialize(self.server, self.tpcb_db, self.options.scale)
+
+    async def _seed(self) -> None:
+        db = Database(self.app_url)
+        try:
+            self.seeded = await seed.seed(db, self.settings, self.options.customers)
+            await seed.pay_once(db, self.seeded.payers)
+            await self._grow(self.options.page_sizes[0])
+            self.events = await replay.capture_pay(db, self.seeded.capture)
+            specs = {
+                kind: self.spec(kind, [self.seeded.capture])
+                for kind in ("rest_pay", "graphql_pay", "invoice", "viewer")
+            }
+            specs["page"] = self.page_spec()
+            self.probes = await probe(db, self.settings, specs)
+        finally:
+            await db.dispose()
+
+    async def _grow(self, rows: int) -> None:
+        await seed.grow_pager_invoices(self.server, self.app_db, self.pager_rows, rows)
+        self.pager_rows = max(self.pager_rows, rows)
+
+    def replay_script(self, *, hot: bool) -> replay.Replay:
+        return replay.replay(
+            self.events, self.accounts.capture, customers=self.options.customers, hot=hot
+        )
+
+    def spec(self, kind: str, targets: list[seed.Account]) -> dict[str, Any]:
+        """What bench.load is to do (see its docstring)."""
+        return {
+            "host": "127.0.0.1",
+            "port": self.port,
+            "clients": self.options.clients,
+            "warmup": self.options.warmup,
+            "duration": self.options.duration,
+            "seed": secrets.randbelow(2**31),
+            "kind": kind,
+            "targets": [[t.token, t.customer_id, t.invoice_number] for t in targets],
+        }
+
+    def page_spec(self) -> dict[str, Any]:
+        spec = self.spec("page", [self.accounts.pager])
+        spec.update(page_first_number=seed.PAGE_BASE + 1, page_rows=self.pager_rows)
+        return spec
+
+    # --- measuring -----------------------------------------------------------------------
+
+    def measure_all(self, app: AppServer) -> None:
+        """Every wanted row, in table order, against the running `app`."""
+        self.port = app.port
+        payers, hot = list(self.accounts.payers), [self.accounts.payers[0]]
+        if self.wants("tpcb"):
+            self.pgbench_row("a", "pgbench tpcb-like", "-", self.tpcb_db, builtin="tpcb-like")
+        if self.wants("replay"):
+            for scenario in ("uniform", "hot"):
+                script = self.work / f"pay-{scenario}.sql"
+                script.write_text(self.replay_script(hot=scenario == "hot").script)
+                row = self.pgbench_row(
+                    "b", "pay SQL replayed (pgbench)", scenario, self.app_db, script=script
+                )
+                self.replayed += int(row.detail.get("processed", 0))
+        for wanted, key, kind, name in (
+            ("rest", "c", "rest_pay", "REST pay"),
+            ("graphql", "d", "graphql_pay", "GraphQL payInvoice"),
+        ):
+            if self.wants(wanted):
+                self.http_row(app, key, name, "uniform", self.spec(kind, payers))
+                self.http_row(app, key, name, "hot", self.spec(kind, hot))
+        if self.wants("reads"):
+            self.http_row(app, "e", "invoice(number)", "uniform", self.spec("invoice", payers))
+            self.http_row(app, "e", "viewer { wallets }", "uniform", self.spec("viewer", payers))
+        if self.wants("pages"):
+            for size in self.options.page_sizes:
+                if size > self.pager_rows:
+                    say(f"growing the pager's invoices to {size}")
+                    asyncio.run(self._grow(size))
+                row = self.http_row(app, "e", "invoices(first: 50)", _rows(size), self.page_spec())
+                # every payer's invoice, the capture customer's, and the pager's
+                row.detail["invoices_in_table"] = self.options.customers + 1 + self.pager_rows
+
+    def checkpoint(self) -> None:
+        """Start every measurement from a clean checkpoint, not mid-way through one."""
+        if not self.may_checkpoint:
+            return
+        try:
+            asyncio.run(self.server.execute("CHECKPOINT", self.app_db))
+        except asyncpg.InsufficientPrivilegeError:
+            say("CHECKPOINT not permitted for this role; measuring without it")
+            self.may_checkpoint = False
+
+    def pgbench_row(self, key: str, name: str, scenario: str, database: str, **how: Any) -> Result:
+        say(f"({key}) {name} [{scenario}]: pgbench, {self.options.clients} clients")
+        self.checkpoint()
+        outcome = pgbench.run(
+            self.server,
+            database,
+            self.meter,
+            workdir=self.work,
+            label=f"{key}-{scenario}",
+            clients=self.options.clients,
+            warmup=self.options.warmup,
+            duration=self.options.duration,
+            **how,
+        )
+        return self._add(measure.from_pgbench(key, name, scenario, outcome))
+
+    def http_row(
+        self, app: AppServer, key: str, name: str, scenario: str, spec: dict[str, Any]
+    ) -> Result:
+        say(f"({key}) {name} [{scenario}]: {spec['clients']} HTTP clients")
+        self.checkpoint()
+        cpus = "1" if self.options.pin else None
+        try:
+            row, load = measure.http_load(key, name, scenario, spec, self.meter, cpus=cpus)
+        except measure.LoadFailed as failure:
+            row, load = measure.failed(key, name, scenario, str(failure)), {}
+        reference = {"rest_pay": REST_REFERENCE, "graphql_pay": GRAPHQL_REFERENCE}.get(spec["kind"])
+        if reference is not None and load:
+            paid = self.paid[reference]
+            paid.count += int(load["paid_count"])
+            paid.minor += int(load["paid_minor"])
+            paid.uncertain += int(load["uncertain"])
+        if not app.alive():
+            raise RuntimeError(f"the app died during ({key}):\n{app.log_tail()}")
+        return self._add(row)
+
+    def _add(self, row: Result) -> Result:
+        self.rows.append(row)
+        p99 = row.latency_ms.get("p99")
+        say(
+            f"    {row.throughput:.1f} req/s, p99 {_ms(p99)} ms, {row.errors} errors"
+            + (f" ({row.error_samples[0]})" if row.error_samples else "")
+        )
+        return row
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse(argv)
+    signal.signal(signal.SIGTERM, _interrupt)  # clean up as on Ctrl-C
+    server = Server.parse(options.database_url)
+    started = datetime.now(UTC)
+    app_db = new_name()
+    tpcb_db = f"{app_db}_tpcb"
+    with (
+        tempfile.TemporaryDirectory(prefix="invoicepay-bench-") as work,
+        scratch_databases(server, app_db, tpcb_db),
+    ):
+        bench = Bench(options, server, app_db, tpcb_db, Path(work))
+        bench.meter.postgres_pid = asyncio.run(server.postmaster_pid())
+        bench.prepare()
+        app = AppServer(
+            app_env(bench.app_url, bench.secret),
+            Path(work) / "app.log",
+            workers=options.workers,
+            cpus="0" if options.pin else None,
+        )
+        try:
+            say(f"starting the app (uvicorn, {options.workers} worker(s), uvloop, httptools)")
+            app.start()
+            bench.meter.app_pid = app.pid
+            bench.app_command = app.command()
+            bench.measure_all(app)
+        finally:
+            app.stop()
+        say("verifying the ledger and matching every payment against the database")
+        outcome = asyncio.run(audit(bench.app_url, bench.paid, bench.replayed, replay.REFERENCE))
+    return output(options, bench, outcome, started)
+
+
+def output(options: Options, bench: Bench, outcome: dict[str, Any], started: datetime) -> int:
+    """The table on stdout, the JSON and the chart; the exit status."""
+    rows = bench.rows
+    ratios = report.ratios(rows)
+    errors = sum(r.errors for r in rows)
+    violations = outcome["ledger_violations"]
+    checks = [
+        report.Verdict(
+            "nothing lost",
+            "client successes = payments in the database",
+            None,
+            passed_override=bool(outcome["nothing_lost"]),
+        ),
+        report.Verdict(
+            "ledger verify", f"{len(violations)} violation(s)", None, passed_override=not violations
+        ),
+        report.Verdict(
+            "no errors",
+            f"{errors} failed request(s) in measured windows",
+            None,
+            passed_override=errors == 0,
+        ),
+    ]
+    captured = bench.replay_script(hot=False)
+    data = {
+        "started_at": started.isoformat(),
+        "finished_at": datetime.now(UTC).isoformat(),
+        "machine": {
+            "cores": os.cpu_count(),
+            "load_average_at_end": os.getloadavg(),
+            "python": sys.version.split()[0],
+        },
+        "options": {
+            **asdict(options),
+            "results": str(options.results),
+            "database_url": Server.parse(options.database_url).url.render_as_string(),
+        },
+        "app_command": bench.app_command,
+        "results": [r.to_json() for r in rows],
+        "verdicts": [v.to_json() for v in ratios + checks],
+        "audit": outcome,
+        "sql": {
+            "pay_transaction": captured.describe(),
+            "pay_statements": len(captured.statements),
+            "per_request": bench.probes,
+        },
+        "replay_script": captured.script,
+    }
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    report.write_json(options.results / f"{stamp}.json", data)
+    report.write_json(options.results / "latest.json", data)
+    title = (
+        f"invoicepay bench {started:%Y-%m-%d %H:%M} UTC: {options.clients} clients,"
+        f" {options.duration:g} s per row, {options.customers} customers, {os.cpu_count()} cores"
+    )
+    chart.draw(rows, ratios, title, options.results / "latest.png")
+
+    rest = bench.probes.get("rest_pay", {})
+    print(report.table(rows))
+    print("\nratios (same run) and targets:")
+    print(report.verdict_lines(ratios + checks))
+    print(
+        f"\n(b) replays the pay transaction as the app sends it: BEGIN,"
+        f" {len(captured.statements)} statements, COMMIT ({len(captured.statements) + 2}"
+        f" round trips). One REST payment costs the app {rest.get('round_trips')} round"
+        f" trips: {rest.get('statements')} statements in {rest.get('transactions')}"
+        f" transactions over {rest.get('pool_checkouts')} pool checkouts"
+        + (" (each pre-pinged: BEGIN, ping, ROLLBACK)." if rest.get("pre_ping") else ".")
+    )
+    ledger = "clean" if not violations else f"BROKEN, {len(violations)} violation(s)"
+    print(f"ledger verify after the run: {ledger}")
+    for violation in violations[:10]:
+        print(f"  {violation['check']}: {violation['subject']}: {violation['detail']}")
+    print(f"\nwrote {options.results / f'{stamp}.json'}, latest.json and latest.png")
+    broken = not outcome["nothing_lost"] or bool(violations) or errors > 0
+    missed = any(v.passed is False for v in ratios)
+    return 1 if broken or (options.strict and missed) else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        say("interrupted; the app was stopped and the databases dropped")
+        sys.exit(130)

@@ -1,0 +1,138 @@
+"""The app under test: uvicorn serving `app.web:serve_app` as production would, in its own
+process group on a loopback port.
+
+`invoicepay serve` takes only --host, --port and --workers, so the event loop, HTTP
+parser and access log cannot be chosen through it; uvicorn is started directly on the
+same factory with them spelled out: uvloop, httptools, no access log.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+STARTUP_SECONDS = 60
+STOP_SECONDS = 15
+# Settings of the outside environment that must not leak into the served app.
+FOREIGN = ("JWT_", "RATE_LIMIT", "BLOCKED_IPS", "TRUSTED_PROXIES", "DATABASE_URL", "GRAPHIQL")
+# Far above any rate reached here; a one-second window keeps the limiter's history short
+# (one client address sends every request, and its moving window keeps each hit).
+RATE_LIMIT = "1000000/second"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def app_env(database_url: str, jwt_secret: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(FOREIGN)}
+    env.update(
+        DATABASE_URL=database_url,
+        JWT_SECRET=jwt_secret,
+        ENVIRONMENT="production",
+        LOG_LEVEL="WARNING",
+        RATE_LIMIT=RATE_LIMIT,
+        RATE_LIMIT_STORAGE_URL="memory://",
+    )
+    return env
+
+
+class AppServer:
+    def __init__(
+        self, env: dict[str, str], log_path: Path, *, workers: int = 1, cpus: str | None = None
+    ) -> None:
+        self.env = env
+        self.log_path = log_path
+        self.workers = workers
+        self.cpus = cpus
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.process is None else self.process.pid
+
+    def command(self) -> list[str]:
+        pin = ["taskset", "-c", self.cpus] if self.cpus else []
+        return [
+            *pin,
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app.web:serve_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "--no-server-header",
+            "--no-proxy-headers",
+        ]
+
+    def start(self) -> None:
+        """Start, and wait until it answers (its OpenAPI document needs no database)."""
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(  # noqa: S603  (uvicorn, arguments we built)
+                self.command(),
+                env=self.env,
+                cwd=self.log_path.parent,  # no stray .env of the working tree
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the app exited at start:\n{self.log_tail()}")
+            if self._answers():
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"the app did not answer in {STARTUP_SECONDS} s:\n{self.log_tail()}")
+
+    def _answers(self) -> bool:
+        probe = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+        try:
+            probe.request("GET", "/api/v1/openapi.json")
+            return probe.getresponse().status == 200
+        except OSError:
+            return False
+        finally:
+            probe.close()
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        """SIGTERM the process group, SIGKILL it after STOP_SECONDS."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(STOP_SECONDS)
+
+    def log_tail(self, size: int = 3000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-size:]
+        except OSError:
+            return ""

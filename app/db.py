@@ -18,7 +18,7 @@ _BEGIN_MODE = "invoicepay_sqlite_begin"
 # Nothing waits on the database without a bound: a request that cannot get a connection,
 # or whose statement cannot finish, fails (503, app.unavailable) instead of hanging.
 CONNECT_TIMEOUT_SECONDS = 5
-POOL_TIMEOUT_SECONDS = 10
+POOL_TIMEOUT_SECONDS = 30
 COMMAND_TIMEOUT_SECONDS = 30
 # Server side, PostgreSQL: a row lock waited on longer than this (a wedged transaction)
 # ends the waiting statement, and a transaction a client left idle is rolled back.

@@ -9,6 +9,7 @@ from contextvars import ContextVar
 
 import orjson
 from starlette.datastructures import MutableHeaders
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.redact import protect_logging
@@ -124,6 +125,9 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            # The client left before sending its whole request: nobody to answer, no fault.
+            log.info("%s %s: the client disconnected", scope.get("method"), scope.get("path"))
         except Exception as error:
             if scope["type"] != "http" or started:
                 raise

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import traceback
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -294,3 +294,50 @@ async def test_every_response_has_its_own_request_id(db: Database) -> None:
     ids = [response.headers["X-Request-ID"] for response in responses]
     assert all(REQUEST_ID.match(request_id) for request_id in ids), ids
     assert len(set(ids)) == len(ids)
+
+
+async def test_a_client_leaving_mid_body_is_no_error_and_pays_nothing(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given Ada's token, and a client that sends half a body and hangs up
+    world = await given_ada_owes_100123(db)
+    before = await snapshot_all(db)
+    application = create_app(settings_for(db.url), db=db)
+    messages: list[dict[str, Any]] = [
+        {"type": "http.request", "body": b'{"invoice": 100123, "curr', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": PATH,
+        "raw_path": PATH.encode(),
+        "query_string": b"",
+        "headers": [
+            (b"authorization", f"Bearer {world.ada_token}".encode()),
+            (b"content-type", b"application/json"),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("test", 80),
+        "state": {},
+    }
+    caplog.set_level(logging.INFO)
+    # when the request reaches the app
+    await application(scope, receive, send)
+    # then nothing is answered (nobody is there), nothing is logged as an error, and
+    # nothing is written
+    assert sent == []
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert any("client disconnected" in r.getMessage() for r in caplog.records)
+    assert await snapshot_all(db) == before

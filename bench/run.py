@@ -99,7 +99,7 @@ def parse(argv: list[str] | None) -> Options:
         help="invoice rows for the page measurements (default 10000,100000,1000000)",
     )
     parser.add_argument("--scale", type=int, default=10, help="pgbench scale for (a), default 10")
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers (default 1)")
+    parser.add_argument("--workers", type=int, default=1, help="app worker processes (default 1)")
     parser.add_argument(
         "--only", type=_only, default=MEASUREMENTS, help=f"subset of {','.join(MEASUREMENTS)}"
     )
@@ -359,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
             cpus="0" if options.pin else None,
         )
         try:
-            say(f"starting the app (uvicorn, {options.workers} worker(s), uvloop, httptools)")
+            say(f"starting the app (invoicepay serve, {options.workers} worker(s), production)")
             app.start()
             bench.meter.app_pid = app.pid
             bench.app_command = app.command()

@@ -1,10 +1,5 @@
-"""The app under test: uvicorn serving `app.web:serve_app` as production would, in its own
-process group on a loopback port.
-
-`invoicepay serve` takes only --host, --port and --workers, so the event loop, HTTP
-parser and access log cannot be chosen through it; uvicorn is started directly on the
-same factory with them spelled out: uvloop, httptools, no access log.
-"""
+"""The app under test: `invoicepay serve` with production settings (uvloop, httptools,
+no access log), in its own process group on a loopback port."""
 
 from __future__ import annotations
 
@@ -63,34 +58,14 @@ class AppServer:
 
     def command(self) -> list[str]:
         pin = ["taskset", "-c", self.cpus] if self.cpus else []
-        return [
-            *pin,
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "app.web:serve_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--workers",
-            str(self.workers),
-            "--loop",
-            "uvloop",
-            "--http",
-            "httptools",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-            "--no-server-header",
-            "--no-proxy-headers",
-        ]
+        # ENVIRONMENT=production: uvloop, httptools, no access log (`invoicepay serve`).
+        serve = str(Path(sys.executable).with_name("invoicepay"))
+        return [*pin, serve, "serve", "--port", str(self.port), "--workers", str(self.workers)]
 
     def start(self) -> None:
         """Start, and wait until it answers (its OpenAPI document needs no database)."""
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(  # noqa: S603  (uvicorn, arguments we built)
+            self.process = subprocess.Popen(  # noqa: S603  (invoicepay serve, arguments we built)
                 self.command(),
                 env=self.env,
                 cwd=self.log_path.parent,  # no stray .env of the working tree

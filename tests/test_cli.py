@@ -467,3 +467,30 @@ def test_subject_is_only_for_admin_sessions(url: str, capsys: pytest.CaptureFixt
     args = ["session", "register", "--clone", DEMO_CLONE_ID, "--customer", "cus_x"]
     assert cli.main([*args, "--jti", "j", "--subject", "someone"]) == 2
     assert "--subject is for --admin" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("environment", "flags", "access_log"),
+    [
+        ("development", [], True),
+        ("production", [], False),
+        ("production", ["--access-log"], True),
+        ("development", ["--no-access-log"], False),
+    ],
+)
+def test_given_an_environment_when_serving_then_the_access_log_follows_it_or_the_flag(
+    url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    environment: str,
+    flags: list[str],
+    access_log: bool,
+) -> None:
+    server = FakeServer()
+    monkeypatch.setattr(uvicorn, "run", server)
+    monkeypatch.setenv("ENVIRONMENT", environment)
+
+    assert cli.main(["serve", *flags]) == 0
+
+    [(_app, options)] = server.calls
+    assert options["access_log"] is access_log
+    assert (options["loop"], options["http"]) == ("uvloop", "httptools")

@@ -3,15 +3,18 @@ and its OpenAPI document; behind the request-id and traffic-guard middleware."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
+from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
@@ -26,7 +29,7 @@ from app.graphql.schema import schema_for
 from app.guard import TrafficGuard, TrafficGuardMiddleware
 from app.openapi import OPENAPI_PATH, openapi_document
 from app.ratelimit import RateLimiter
-from app.request_context import RequestContextMiddleware, configure_logging
+from app.request_context import RequestContextMiddleware, configure_logging, send_error
 from app.unavailable import RETRY_AFTER_SECONDS, SERVICE_UNAVAILABLE_CODE
 
 
@@ -51,6 +54,17 @@ class GraphQLApp(GraphQL[Context, None]):
         client_ip = request.scope.get("state", {}).get("client_ip", "unknown")
         return Context(db=self.gate.db, principal=principal, gate=self.gate, client_ip=client_ip)
 
+    def decode_json(self, data: str | bytes) -> object:
+        """A GraphQL request is a JSON object (or an array: a batch, refused later); any
+        other body, undecodable bytes or nesting past the parser's reach is a 400."""
+        try:
+            decoded = json.loads(data)
+        except (ValueError, RecursionError):
+            raise HTTPException(400, "Unable to parse request body as JSON") from None
+        if not isinstance(decoded, dict | list):
+            raise HTTPException(400, "A GraphQL request is a JSON object")
+        return decoded
+
     def create_response(
         self,
         response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
@@ -63,6 +77,35 @@ class GraphQLApp(GraphQL[Context, None]):
             response.status_code = 503
             response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
+
+
+class BodyLimit:
+    """Refuses (413) a request body over `rest.MAX_BODY_BYTES`, declared or streamed,
+    before the app reads it all: GraphQL documents are bounded anyway (app.graphql.limits)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > rest.MAX_BODY_BYTES:
+            await send_error(send, scope, 413, rest.TOO_LARGE, rest.PAYLOAD_TOO_LARGE)
+            return
+        size = 0
+
+        async def counted() -> Message:
+            nonlocal size
+            message = await receive()
+            size += len(message.get("body", b""))
+            if size > rest.MAX_BODY_BYTES:
+                raise rest.BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except rest.BodyTooLarge:
+            await send_error(send, scope, 413, rest.TOO_LARGE, rest.PAYLOAD_TOO_LARGE)
 
 
 def _only_unavailable(result: GraphQLHTTPResponse) -> bool:
@@ -108,7 +151,7 @@ def create_app(
 
     return Starlette(
         routes=[
-            Route("/graphql", graphql),
+            Route("/graphql", BodyLimit(graphql)),
             WebSocketRoute("/graphql", graphql),
             Route(rest.PATH, rest.PayRoute(gate).handle, methods=["POST"]),
             Route(OPENAPI_PATH, openapi, methods=["GET"]),

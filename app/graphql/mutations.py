@@ -124,11 +124,28 @@ RevokeSessionResult = Annotated[
 ]
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    """Inputs without a zone are taken as UTC."""
+# customers.email is VARCHAR(320), the longest address RFC 5321 allows; app/admin.py's
+# EMAIL pattern admits up to 384 characters, which PostgreSQL refuses (SQLite would keep
+# them). Checked here, after admin's own normalisation, until admin checks it itself.
+MAX_EMAIL_LENGTH = 320
+
+
+def _check_email_length(email: str) -> None:
+    if len(email.strip().lower()) > MAX_EMAIL_LENGTH:
+        raise errors.InvalidInput(field="email", reason="TOO_LONG")
+
+
+def _utc(value: datetime | None, field: str) -> datetime | None:
+    """Inputs without a zone are taken as UTC. An instant at the edge of the calendar may
+    have no UTC date (0001-01-01T00:00+01:00 is in year 0): InvalidInput, not a crash."""
     if value is None:
         return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise errors.InvalidInput(field=field, reason="OUT_OF_RANGE") from None
 
 
 @strawberry.type
@@ -190,6 +207,7 @@ class Mutation:
     ) -> CreateCustomerResult:
         principal = info.context.require_admin()
         try:
+            _check_email_length(input.email)
             row = await admin.create_customer(
                 info.context.db, principal.tenant_id, input.name, input.email
             )
@@ -203,16 +221,16 @@ class Mutation:
     ) -> CreateInvoiceResult:
         principal = info.context.require_admin()
         terms = input.early_payment_discount
-        new = admin.NewInvoice(
-            number=input.number,
-            customer_id=str(input.customer_id),
-            currency=input.currency,
-            total=input.total,
-            due_at=_utc(input.due_at),
-            discount_percent=terms.percent if terms else None,
-            discount_until=_utc(terms.until) if terms else None,
-        )
         try:
+            new = admin.NewInvoice(
+                number=input.number,
+                customer_id=str(input.customer_id),
+                currency=input.currency,
+                total=input.total,
+                due_at=_utc(input.due_at, "dueAt"),
+                discount_percent=terms.percent if terms else None,
+                discount_until=_utc(terms.until, "earlyPaymentDiscount.until") if terms else None,
+            )
             row = await admin.create_invoice(info.context.db, principal.tenant_id, new)
         except errors.DomainError as error:
             return gql_errors.to_graphql(error)  # type: ignore[return-value]

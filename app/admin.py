@@ -20,6 +20,7 @@ CLONE_ID = re.compile(r"^[0-9a-f]{24}$")
 # What an identity provider may put in `jti` or an admin `sub`: printable, no spaces.
 TOKEN_TEXT = re.compile(r"[!-~]{1,64}")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
+MAX_EMAIL_LENGTH = 320  # RFC 5321's longest address; customers.email is VARCHAR(320)
 MAX_INVOICE_NUMBER = 2**31 - 1
 MAX_TTL_SECONDS = 366 * 24 * 3600
 
@@ -55,6 +56,8 @@ async def create_tenant(db: Database, clone_id: str, name: str) -> Tenant:
 
 async def create_customer(db: Database, tenant_id: str, name: str, email: str) -> Customer:
     email = email.strip().lower()
+    if len(email) > MAX_EMAIL_LENGTH:
+        raise errors.InvalidInput(field="email", reason="TOO_LONG")
     if not EMAIL.match(email):
         raise errors.InvalidInput(field="email", reason="MALFORMED")
     customer = Customer(

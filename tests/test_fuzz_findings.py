@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from app.admin import MAX_EMAIL_LENGTH
 from app.db import Database
-from app.graphql.mutations import MAX_EMAIL_LENGTH
 from tests.fuzz_world import LONGEST_EMAIL
 from tests.support import client_for, gql, make_world, snapshot_all
 

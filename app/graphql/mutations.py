@@ -124,17 +124,6 @@ RevokeSessionResult = Annotated[
 ]
 
 
-# customers.email is VARCHAR(320), the longest address RFC 5321 allows; app/admin.py's
-# EMAIL pattern admits up to 384 characters, which PostgreSQL refuses (SQLite would keep
-# them). Checked here, after admin's own normalisation, until admin checks it itself.
-MAX_EMAIL_LENGTH = 320
-
-
-def _check_email_length(email: str) -> None:
-    if len(email.strip().lower()) > MAX_EMAIL_LENGTH:
-        raise errors.InvalidInput(field="email", reason="TOO_LONG")
-
-
 def _utc(value: datetime | None, field: str) -> datetime | None:
     """Inputs without a zone are taken as UTC. An instant at the edge of the calendar may
     have no UTC date (0001-01-01T00:00+01:00 is in year 0): InvalidInput, not a crash."""
@@ -207,7 +196,6 @@ class Mutation:
     ) -> CreateCustomerResult:
         principal = info.context.require_admin()
         try:
-            _check_email_length(input.email)
             row = await admin.create_customer(
                 info.context.db, principal.tenant_id, input.name, input.email
             )

@@ -27,7 +27,7 @@ mutation Pay($input: PayInvoiceInput!) {
       invoice { status balanceDue { amount } }
       wallet { balance { amount } }
     }
-    ... on Error { message code }
+    ... on Error { message code replayed }
     ... on InsufficientFunds { balance { amount } required { amount } }
     ... on IdempotencyKeyReused { key }
   }
@@ -98,8 +98,9 @@ async def test_a_replayed_error_stays_the_same_after_its_cause_is_gone(db: Datab
         before_retry = await snapshot(db)
         # when he retries with the same key
         retry = await pay_through_graphql(client, PAY, world.bola_token, request)
-        # then he gets the first outcome again, as it was, and nothing moved
-        assert retry == first
+        # then he gets the first outcome again, as it was, marked replayed, and nothing moved
+        assert first["replayed"] is False
+        assert retry == {**first, "replayed": True}
         assert retry["balance"] == {"amount": "1000.00"}
         assert await snapshot(db) == before_retry
         # when he pays with a new key

@@ -43,6 +43,11 @@ WrongAmountReason = strawberry.enum(errors.WrongAmountReason)
 class Error:
     message: str
     code: ErrorCode
+    replayed: bool = strawberry.field(
+        default=False,
+        description="True when this is the first outcome of an idempotency key, answered"
+        " again: nothing was tried again.",
+    )
 
 
 @strawberry.type
@@ -178,7 +183,12 @@ _TABLE: dict[type[errors.DomainError], tuple[type[Error], Callable[[Any], dict[s
 def to_graphql(error: errors.DomainError) -> Error:
     """The union member for a domain error."""
     graphql_type, fields = _TABLE[type(error)]
-    return graphql_type(message=error.message, code=ErrorCode(error.code), **fields(error))
+    return graphql_type(
+        message=error.message,
+        code=ErrorCode(error.code),
+        replayed=error.replayed,
+        **fields(error),
+    )
 
 
 def mapped_errors() -> set[type[errors.DomainError]]:

@@ -47,10 +47,8 @@ def is_unavailable(error: BaseException) -> bool:
         sqlstate = getattr(cause, "sqlstate", None)
         if isinstance(sqlstate, str) and sqlstate.startswith(_PG_STATES):
             return True
-        name = type(cause).__name__
-        if name in {"ConnectionDoesNotExistError", "ConnectionFailureError"}:
-            return True
-        if name == "InterfaceError" and "connection" in str(cause).lower():
+        # asyncpg's "connection is closed" (no SQLSTATE), as the driver adapter re-raises it.
+        if type(cause).__name__ == "InterfaceError" and "connection" in str(cause).lower():
             return True
         if isinstance(cause, exc.OperationalError) and any(
             text in str(cause).lower() for text in _SQLITE_MESSAGES

@@ -30,6 +30,7 @@ NOT_NOW = {
     "statement timeout": wrapped(pg.QueryCanceledError("canceling statement")),
     "lock timeout": wrapped(pg.LockNotAvailableError("could not obtain lock")),
     "connection lost": wrapped(pg.ConnectionDoesNotExistError("connection was closed")),
+    "connection closed under the driver": wrapped(pg.InterfaceError("connection is closed")),
     "disconnect detected": wrapped(RuntimeError("closed"), invalidated=True),
     "sqlite busy": wrapped(Exception("database is locked")),
     "sqlite file unreachable": wrapped(Exception("unable to open database file")),

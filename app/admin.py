@@ -11,6 +11,7 @@ from decimal import Decimal
 from app import errors
 from app.auth import ADMIN_SCOPE, CUSTOMER_SCOPE
 from app.db import Database
+from app.events import Event, publish
 from app.ledger import top_up_entries
 from app.models import AuthSession, Customer, Invoice, Tenant, Wallet, new_id, utcnow
 from app.money import MAX_MINOR, AmountError, Currency, require_currency, to_minor
@@ -111,6 +112,7 @@ async def create_invoice(db: Database, tenant_id: str, new: NewInvoice) -> Invoi
             discount_until=new.discount_until if percent else None,
         )
         uow.invoices.add(invoice)
+        await publish(uow, [Event.of(invoice)])
         await uow.commit()
     return invoice
 
@@ -137,6 +139,7 @@ async def top_up_wallet(
         wallet.balance += minor
         uow.wallets.add(wallet)
         uow.ledger.add_entries(top_up_entries(wallet, minor, reference, now))
+        await publish(uow, [Event.of(wallet)])
         await uow.commit()
     return wallet
 
@@ -155,6 +158,7 @@ async def void_invoice(db: Database, tenant_id: str, number: int) -> Invoice:
             raise errors.InvoiceHasPayments(number=number)
         invoice.status = "VOID"
         uow.invoices.add(invoice)
+        await publish(uow, [Event.of(invoice)])
         await uow.commit()
     return invoice
 

@@ -57,6 +57,7 @@ from app.graphql.types import encode_cursor
 from app.openapi import openapi_document
 from app.payments import PayInvoice, pay_invoice
 from app.rest import PATH as REST_PATH
+from tests import test_subscriptions
 from tests.figures import report
 from tests.support import (
     DEMO_CLONE,
@@ -818,10 +819,24 @@ def rest_identifier_arguments() -> set[str]:
     return body | headers
 
 
+# Arguments probed over a websocket, by these tests of tests/test_subscriptions.py: the
+# table's probes are HTTP requests, and a subscription runs only over a websocket.
+PROBED_OVER_WEBSOCKETS = {
+    "Subscription.invoiceUpdated.number": (
+        "test_another_customers_invoice_is_answered_like_an_unknown_one"
+    ),
+    "Subscription.walletUpdated.currency": "test_a_customer_sees_only_its_own_wallet_change",
+}
+
+
 def test_every_identifier_argument_of_the_schema_has_a_probe() -> None:
-    # given every identifier-typed argument the schema and the REST route take
+    # given every identifier-typed argument the schema and the REST route take, but those
+    # the subscription tests probe (which must exist there)
     graphql_paths, node_types = schema_identifier_arguments()
-    candidates = graphql_paths | rest_identifier_arguments()
+    assert set(PROBED_OVER_WEBSOCKETS) <= graphql_paths
+    for test_name in PROBED_OVER_WEBSOCKETS.values():
+        assert callable(getattr(test_subscriptions, test_name, None)), test_name
+    candidates = (graphql_paths | rest_identifier_arguments()) - set(PROBED_OVER_WEBSOCKETS)
     # when the table's probes and the declared non-identifiers are set against them
     probed = {probe.argument for probe in PROBES}
     # then each is either probed or declared as naming nothing anyone owns, never both

@@ -13,6 +13,7 @@ from strawberry.dataloader import DataLoader
 from app import models
 from app.auth import Principal
 from app.db import Database
+from app.events import EventHub
 from app.gate import Gate
 from app.uow import UnitOfWork
 
@@ -86,6 +87,13 @@ class Context:
     principal: Principal | None
     gate: Gate | None = None
     client_ip: str = "unknown"
+    events: EventHub | None = None
+    # A websocket's context serves all its operations (app.graphql.subscriptions): the
+    # token is kept to check it again for each, from the upgrade header or the
+    # `connection_init` payload (Strawberry sets `connection_params`).
+    websocket: bool = False
+    authorization: str | None = None
+    connection_params: dict[str, object] | None = None
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:

@@ -10,6 +10,8 @@ from dotenv import load_dotenv
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./invoicepay.db"
 MIN_SECRET_BYTES = 32
+MIN_METRICS_TOKEN_CHARS = 16
+LOG_FORMATS = ("json", "text")
 
 
 class ConfigError(Exception):
@@ -41,6 +43,13 @@ class Settings:
     environment: str = "development"
     graphiql: bool = True
     log_level: str = "INFO"
+    log_format: str = "text"  # "json": one JSON object per line (app.logging_json)
+    metrics_token: str | None = None  # /metrics wants `Authorization: Bearer <it>`
+
+    @property
+    def serves_metrics(self) -> bool:
+        """/metrics is served in development, and in production only behind a token."""
+        return self.metrics_token is not None or not self.is_production
 
     @property
     def is_production(self) -> bool:
@@ -55,6 +64,15 @@ class Settings:
         environment = env.get("ENVIRONMENT", "development").strip().lower() or "development"
         if environment not in {"development", "production"}:
             raise ConfigError("ENVIRONMENT must be 'development' or 'production'")
+        default_format = "json" if environment == "production" else "text"
+        log_format = (env.get("LOG_FORMAT") or default_format).strip().lower()
+        if log_format not in LOG_FORMATS:
+            raise ConfigError("LOG_FORMAT must be 'json' or 'text'")
+        metrics_token = env.get("METRICS_TOKEN") or None
+        if metrics_token is not None and len(metrics_token) < MIN_METRICS_TOKEN_CHARS:
+            raise ConfigError(
+                f"METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_CHARS} characters long"
+            )
         return cls(
             database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
             jwt_secret=env.get("JWT_SECRET") or None,
@@ -69,6 +87,8 @@ class Settings:
             environment=environment,
             graphiql=_flag(env.get("GRAPHIQL"), default=environment != "production"),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+            log_format=log_format,
+            metrics_token=metrics_token,
         )
 
     def check_signing(self) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from app.auth import Principal, TokenVerifier, authenticate
 from app.db import Database
 from app.ratelimit import RateDecision, RateLimiter
+from app.request_info import note_principal
 
 
 @dataclass
@@ -19,7 +20,9 @@ class Gate:
 
     async def authenticate(self, authorization: str | None) -> Principal:
         """The principal behind an `Authorization` header, or AuthError (check 1)."""
-        return await authenticate(self.db, self.verifier, authorization)
+        principal = await authenticate(self.db, self.verifier, authorization)
+        note_principal(principal)  # tenant and customer on the request's log lines
+        return principal
 
     @staticmethod
     def denies(principal: Principal, clone_ids: Iterable[object]) -> bool:

@@ -40,11 +40,14 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(level: str, formatter: logging.Formatter | None = None) -> None:
+    """The root handler, with `formatter` (app.logging_json's for LOG_FORMAT=json) or
+    text lines carrying the request id."""
     handler = logging.StreamHandler()
     handler.addFilter(RequestIdFilter())
     handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+        formatter
+        or logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
     )
     logging.basicConfig(level=level, handlers=[handler], force=True)
     # Last: uvicorn's handlers exist by now (it configures them before loading the app).
@@ -101,9 +104,9 @@ async def send_error(
 
 
 class RequestContextMiddleware:
-    """Outermost of ours: names the request, and turns anything that escapes into a 503
-    when a backing store is unavailable (app.unavailable), else a 500 carrying only the
-    request's name (the traceback goes to the log under it)."""
+    """Names the request (just inside the metrics middleware), and turns anything that
+    escapes into a 503 when a backing store is unavailable (app.unavailable), else a 500
+    carrying only the request's name (the traceback goes to the log under it)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

@@ -96,6 +96,12 @@ class LiveServer:
         if self.process is not None and self.process.returncode is None:
             os.killpg(self.process.pid, signal.SIGKILL)
 
+    def terminate(self) -> None:
+        """SIGTERM the server and its workers, as an orchestrator stopping it does; the
+        caller awaits `wait_dead()` and reads `process.returncode`."""
+        if self.process is not None and self.process.returncode is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+
     async def stop(self) -> None:
         """SIGTERM, then wait for the process (SIGKILL after 15 s)."""
         if self.process is None or self.process.returncode is not None:

@@ -12,6 +12,7 @@ from strawberry.types import Info
 from app import admin, errors
 from app.graphql import errors as gql_errors
 from app.graphql.context import Context, bad_input
+from app.graphql.observe import PaymentOutcome
 from app.graphql.types import Customer, Invoice, Payment, Wallet
 from app.payments import PayInvoice, settle_invoice
 from app.uow import UnitOfWork
@@ -139,7 +140,10 @@ def _utc(value: datetime | None, field: str) -> datetime | None:
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(description="Pay an invoice from one of the customer's wallets.")
+    @strawberry.mutation(
+        description="Pay an invoice from one of the customer's wallets.",
+        extensions=[PaymentOutcome()],  # counted by outcome (app.metrics)
+    )
     async def pay_invoice(
         self, info: Info[Context, None], input: PayInvoiceInput
     ) -> PayInvoiceResult:

@@ -1,7 +1,9 @@
-"""`invoicepay`: migrate, create tenants, serve, seed demo data, issue tokens, verify the ledger.
+"""`invoicepay`: migrate, create tenants, serve, seed demo or bulk data, issue tokens,
+verify the ledger. Help texts and examples: app/cli_help.py; tables and JSON: app/cli_output.py.
 
 Expected failures (domain errors, bad configuration) print one line to stderr and exit 1;
-usage errors exit 2. Only `token` output is meant for scripts: the JWT alone on stdout.
+usage errors exit 2. For scripts: `token` prints the JWT alone on stdout, `seed` and
+`ledger verify` print one JSON object with --json. Progress goes to stderr, on a terminal.
 """
 
 from __future__ import annotations
@@ -10,32 +12,31 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import os
+import signal
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+import time
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import uvicorn
 from sqlalchemy import exc, make_url
 
-from app import admin, rest
+from app import admin, cli_help, cli_output, console, errors, metrics
 from app.auth import issue_token
+from app.bulk_seed import BULK_CLONE_ID, seed_bulk
 from app.config import ConfigError, Settings
 from app.db import Database
 from app.errors import DomainError
+from app.logging_json import uvicorn_log_config
 from app.migrate import current_revision, upgrade
-from app.money import find_currency, to_decimal
-from app.seed import TOKEN_TTL_SECONDS, DemoSeed, seed_demo
-from app.verify import CHECKS, Violation, verify_ledger
+from app.models import AuthSession
+from app.seed import seed_demo
+from app.uow import UnitOfWork
+from app.verify import CHECKS, verify_ledger
 from app.web import create_app
 
 DEFAULT_TTL_SECONDS = 3600
-GRAPHQL_URL = "http://127.0.0.1:8000/graphql"
-PAY_MUTATION = (
-    'mutation { payInvoice(input: {invoiceNumber: 100123, currency: "NGN", amount: "5000.00"})'
-    " { __typename ... on PayInvoiceSuccess"
-    " { invoice { status balanceDue { amount currency } } } } }"
-)
-REST_URL = "http://127.0.0.1:8000/api/v1/billing/invoice/pay"
 
 
 T = TypeVar("T")
@@ -56,6 +57,12 @@ def _positive_int(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError(f"{value!r} is not a positive integer")
     return number
+
+
+def _count(value: str) -> int:
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number (0 or more)")
+    return int(value)
 
 
 def _run(work: Callable[[Database], Coroutine[Any, Any, T]], settings: Settings) -> T:
@@ -95,39 +102,84 @@ def cmd_tenant_create(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     create_app(settings)  # refuse to start on any unsafe setting (ConfigError), before forking
     access_log = not settings.is_production if args.access_log is None else args.access_log
-    uvicorn.run(
-        "app.web:serve_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        # The fast event loop and HTTP parser (uvicorn[standard] installs both).
-        loop="uvloop",
-        http="httptools",
-        access_log=access_log,
-        log_level=settings.log_level.lower(),
-        # The app reads X-Forwarded-For itself, and only from TRUSTED_PROXIES (app.guard).
-        proxy_headers=False,
-        server_header=False,
-    )
+    # On SIGTERM or SIGINT uvicorn stops accepting, lets in-flight requests finish (at most
+    # --graceful-timeout), runs the app's shutdown (the pool closes), and then raises the
+    # signal again for the handler it found: this one, so a clean stop exits 0.
+    stopped = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with metrics.multiprocess_directory(args.workers):
+            uvicorn.run(
+                "app.web:serve_app",
+                factory=True,
+                host=args.host,
+                port=args.port,
+                workers=args.workers,
+                # The fast event loop and HTTP parser (uvicorn[standard] installs both).
+                loop="uvloop",
+                http="httptools",
+                access_log=access_log,
+                log_level=settings.log_level.lower(),
+                log_config=uvicorn_log_config(settings.log_format == "json"),
+                timeout_graceful_shutdown=args.graceful_timeout,
+                # How long a worker may take to answer the supervisor's health check, its
+                # imports included: uvicorn's 5 s kills new workers of a busy machine in a loop.
+                timeout_worker_healthcheck=30,
+                # The app reads X-Forwarded-For itself, and only from TRUSTED_PROXIES (app.guard).
+                proxy_headers=False,
+                server_header=False,
+            )
+    finally:
+        for sig, handler in stopped.items():
+            signal.signal(sig, handler)
     return 0
 
 
 def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
-    seed = _run(lambda db: seed_demo(db, settings), settings)
-    print(_demo_summary(seed))
+    if args.demo:
+        if args.tenant is not None or args.invoices_per_customer is not None:
+            return _usage_error("--tenant and --invoices-per-customer go with --customers")
+        demo = _run(lambda db: seed_demo(db, settings), settings)
+        print(cli_output.demo_json(demo) if args.json else cli_output.demo_summary(demo))
+        return 0
+    bar = console.ProgressBar("seeding", "rows") if console.wants_progress(args.progress) else None
+    bulk = _run(
+        lambda db: seed_bulk(
+            db,
+            settings,
+            tenant_id=args.tenant or BULK_CLONE_ID,
+            customers=args.customers,
+            invoices_per_customer=(
+                1 if args.invoices_per_customer is None else args.invoices_per_customer
+            ),
+            progress=bar,
+        ),
+        settings,
+    )
+    print(cli_output.bulk_json(bulk) if args.json else cli_output.bulk_summary(bulk))
     return 0
+
+
+async def _customer_id(db: Database, clone_id: str, customer: str | None) -> str | None:
+    """`--customer` is an id, or an e-mail looked up in the tenant."""
+    if customer is None or "@" not in customer:
+        return customer
+    async with UnitOfWork(db) as uow:
+        found = await uow.customers.get_by_email(clone_id, customer.strip().lower())
+    if found is None:
+        raise errors.CustomerNotFound(customer_id=customer)
+    return found.id
 
 
 def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
     settings.check_can_issue_tokens()
-    customer_id = None if args.admin else args.customer
-    session = _run(
-        lambda db: admin.create_session(
+
+    async def register(db: Database) -> AuthSession:
+        customer_id = None if args.admin else await _customer_id(db, args.clone, args.customer)
+        return await admin.create_session(
             db, args.clone, customer_id=customer_id, ttl_seconds=args.ttl
-        ),
-        settings,
-    )
+        )
+
+    session = _run(register, settings)
     print(issue_token(settings, session))
     print(
         f"session {session.jti} for {session.subject} ({session.scope}),"
@@ -146,17 +198,18 @@ def cmd_session_register(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    session = _run(
-        lambda db: admin.create_session(
+
+    async def register(db: Database) -> AuthSession:
+        return await admin.create_session(
             db,
             args.clone,
-            customer_id=None if args.admin else args.customer,
+            customer_id=None if args.admin else await _customer_id(db, args.clone, args.customer),
             ttl_seconds=args.ttl,
             jti=args.jti,
             admin_subject=args.subject,
-        ),
-        settings,
-    )
+        )
+
+    session = _run(register, settings)
     claims = {
         "sub": session.subject,
         "clone_id": session.tenant_id,
@@ -169,15 +222,33 @@ def cmd_session_register(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ledger_verify(args: argparse.Namespace, settings: Settings) -> int:
-    progress = _progress_bar if sys.stderr.isatty() else None
+    bar = None
+    if console.wants_progress(args.progress):
+        bar = console.ProgressBar("verifying ledger", "checks")
+    seconds: list[float] = []
+    last = time.monotonic()
+
+    def progress(done: int, total: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        seconds.append(now - last)
+        last = now
+        if bar is not None:
+            bar(done, total, note=CHECKS[done].name if done < total else "")
+
+    if bar is not None:
+        bar(0, len(CHECKS), note=CHECKS[0].name)
     violations = _run(lambda db: verify_ledger(db, progress=progress), settings)
+    database = _safe_url(settings.database_url)
+    if args.json:
+        print(cli_output.verify_json(violations, database, seconds))
+        return 1 if violations else 0
+    if console.stdout_is_terminal():
+        print(cli_output.verify_table(violations, seconds), end="\n\n")
     if not violations:
-        print(
-            f"ledger OK: {len(CHECKS)} checks passed on {_safe_url(settings.database_url)},"
-            " no violations"
-        )
+        print(f"ledger OK: {len(CHECKS)} checks passed on {database}, no violations")
         return 0
-    print(_violation_table(violations))
+    print(cli_output.violation_table(violations))
     print(f"\nledger BROKEN: {len(violations)} violation(s)")
     return 1
 
@@ -185,131 +256,65 @@ def cmd_ledger_verify(args: argparse.Namespace, settings: Settings) -> int:
 # --- output ---------------------------------------------------------------------------
 
 
-def _progress_bar(done: int, total: int) -> None:
-    end = "\n" if done == total else ""
-    print(f"\rverifying ledger: check {done}/{total}", end=end, file=sys.stderr, flush=True)
-
-
-def _violation_table(violations: Sequence[Violation]) -> str:
-    rows = [("CHECK", "SUBJECT", "DETAIL")] + [(v.check, v.subject, v.detail) for v in violations]
-    check_width = max(len(row[0]) for row in rows)
-    subject_width = max(len(row[1]) for row in rows)
-    return "\n".join(
-        f"{check:<{check_width}}  {subject:<{subject_width}}  {detail}"
-        for check, subject, detail in rows
-    )
-
-
-def _money(minor: int, code: str) -> str:
-    currency = find_currency(code)
-    return f"{minor} {code}" if currency is None else f"{to_decimal(minor, currency)} {code}"
-
-
-def _demo_summary(seed: DemoSeed) -> str:
-    names = {seed.ada.id: seed.ada.name, seed.bola.id: seed.bola.name}
-    lines = [
-        f"Demo tenant {seed.tenant.id} ({seed.tenant.name}):"
-        f" {seed.created} new row(s) this run" + ("" if seed.created else ", already seeded"),
-        "",
-        "Customers:",
-    ]
-    lines += [f"  {c.name:<10} {c.email:<28} {c.id}" for c in (seed.ada, seed.bola)]
-    lines += ["", "Wallets:"]
-    lines += [
-        f"  {names[w.customer_id]:<10} {_money(w.balance, w.currency):>14}   {w.id}"
-        for w in sorted(seed.wallets, key=lambda w: (names[w.customer_id], w.currency))
-    ]
-    lines += ["", "Invoices:"]
-    for invoice in seed.invoices:
-        terms = ""
-        if invoice.discount_percent and invoice.discount_until:
-            terms = f"  {invoice.discount_percent}% off until {invoice.discount_until:%Y-%m-%d}"
-        lines.append(
-            f"  {invoice.number}  {names[invoice.customer_id]:<10}"
-            f" {_money(invoice.total, invoice.currency):>14}  {invoice.status:<14}"
-            f" balance due {_money(invoice.balance_due, invoice.currency)}{terms}"
-        )
-    lines += [
-        "",
-        f"Tokens (valid {TOKEN_TTL_SECONDS // 3600} hours):",
-        f"  ADA_TOKEN={seed.ada_token}",
-        f"  BOLA_TOKEN={seed.bola_token}",
-        f"  ADMIN_TOKEN={seed.admin_token}",
-        "",
-        "Pay 5000.00 NGN of invoice 100123 as Ada (with `invoicepay serve` running):",
-        "",
-        f"  curl -s {GRAPHQL_URL} \\",
-        "    -H 'Content-Type: application/json' \\",
-        f"    -H 'Authorization: Bearer {seed.ada_token}' \\",
-        "    -d '" + json.dumps({"query": PAY_MUTATION}) + "'",
-        "",
-        "Or over the REST route (the seed document's own example):",
-        "",
-        f"  curl -s {REST_URL} \\",
-        "    -H 'Content-Type: application/json' \\",
-        f"    -H 'Authorization: Bearer {seed.ada_token}' \\",
-        "    -d '" + json.dumps({**rest.SEED_EXAMPLE, "cloneId": seed.tenant.id}) + "'",
-    ]
-    return "\n".join(lines)
+def _usage_error(message: str) -> int:
+    print(f"invoicepay: error: {message}", file=sys.stderr)
+    return 2
 
 
 # --- parser ---------------------------------------------------------------------------
 
 
 def _command(
-    parent: argparse._SubParsersAction[argparse.ArgumentParser],
-    name: str,
-    handler: Handler,
-    summary: str,
-    example: str,
+    parent: argparse._SubParsersAction[argparse.ArgumentParser], path: str, handler: Handler
 ) -> argparse.ArgumentParser:
-    parser = parent.add_parser(
-        name,
-        help=summary,
-        description=summary,
-        epilog=f"example:\n  {example}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    """The parser of the command at `path` ("ledger verify"), its help from app.cli_help."""
+    parser = parent.add_parser(path.split()[-1], **cli_help.parser_options(path))
     parser.set_defaults(handler=handler)
     return parser
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="invoicepay",
-        description="invoicepay: customers pay invoices from wallet balances.",
-        epilog="example:\n  invoicepay migrate && invoicepay seed --demo && invoicepay serve",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+def _group(
+    parent: argparse._SubParsersAction[argparse.ArgumentParser], path: str
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    """A command of commands ("ledger"); its help lists them and their examples."""
+    group = parent.add_parser(path, **cli_help.parser_options(path))
+    return group.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+
+def _output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object (for scripts) instead of tables"
     )
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a progress bar on stderr (default: only when stderr is a terminal)",
+    )
+
+
+def _who(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--clone", required=True, type=_clone_id, metavar="CLONE_ID", help="tenant (clone) id"
+    )
+    who = parser.add_mutually_exclusive_group(required=True)
+    who.add_argument(
+        "--customer", metavar="ID|EMAIL", help="customer id or e-mail (scope payments)"
+    )
+    who.add_argument("--admin", action="store_true", help="an operator of the tenant")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="invoicepay", **cli_help.parser_options(""))
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
-    _command(
-        commands,
-        "migrate",
-        cmd_migrate,
-        "apply the database migrations to DATABASE_URL",
-        "DATABASE_URL=postgresql+asyncpg://app@db/invoicepay invoicepay migrate",
-    )
+    _command(commands, "migrate", cmd_migrate)
 
-    tenant = commands.add_parser("tenant", help="manage tenants (clones)")
-    tenant_commands = tenant.add_subparsers(title="commands", required=True, metavar="COMMAND")
-    create = _command(
-        tenant_commands,
-        "create",
-        cmd_tenant_create,
-        "create a tenant (a white-label clone)",
-        'invoicepay tenant create 64f000000000000000000002 --name "Demo Clone"',
-    )
+    create = _command(_group(commands, "tenant"), "tenant create", cmd_tenant_create)
     create.add_argument("clone_id", metavar="CLONE_ID", type=_clone_id, help="24 hex digits")
     create.add_argument("--name", required=True, help="display name of the tenant")
 
-    serve = _command(
-        commands,
-        "serve",
-        cmd_serve,
-        "run the API (GraphQL and GraphiQL at /graphql); needs JWT_SECRET of 32+ bytes",
-        "JWT_SECRET=$(openssl rand -hex 32) invoicepay serve --host 0.0.0.0 --workers 4",
-    )
+    serve = _command(commands, "serve", cmd_serve)
     serve.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
     serve.add_argument("--port", type=_positive_int, default=8000, help="port (default 8000)")
     serve.add_argument("--workers", type=_positive_int, default=1, help="processes (default 1)")
@@ -319,28 +324,36 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="one line per request (default: on in development, off in production)",
     )
-
-    seed = _command(
-        commands,
-        "seed",
-        cmd_seed,
-        "create demo data (tenant, customers, funded wallets, invoices) and print tokens;"
-        " safe to run twice",
-        "invoicepay seed --demo",
+    serve.add_argument(
+        "--graceful-timeout",
+        type=_positive_int,
+        default=30,
+        metavar="SECONDS",
+        help="on SIGTERM, how long in-flight requests may take to finish (default 30)",
     )
-    seed.add_argument("--demo", action="store_true", required=True, help="the demo tenant")
 
-    token = _command(
-        commands,
-        "token",
-        cmd_token,
-        "register a session and print its JWT alone on stdout",
-        "TOKEN=$(invoicepay token --clone 64f000000000000000000002 --customer cus_…)",
+    seed = _command(commands, "seed", cmd_seed)
+    what = seed.add_mutually_exclusive_group(required=True)
+    what.add_argument("--demo", action="store_true", help="the demo tenant (safe to run twice)")
+    what.add_argument(
+        "--customers", type=_positive_int, metavar="N", help="add N customers with invoices"
     )
-    token.add_argument("--clone", required=True, type=_clone_id, help="tenant (clone) id")
-    who = token.add_mutually_exclusive_group(required=True)
-    who.add_argument("--customer", metavar="ID", help="customer id (scope payments)")
-    who.add_argument("--admin", action="store_true", help="an operator of the tenant")
+    seed.add_argument(
+        "--invoices-per-customer",
+        type=_count,
+        metavar="M",
+        help="with --customers: unpaid invoices per customer (default 1)",
+    )
+    seed.add_argument(
+        "--tenant",
+        type=_clone_id,
+        metavar="CLONE_ID",
+        help=f"with --customers: the tenant, created if missing (default {BULK_CLONE_ID})",
+    )
+    _output_options(seed)
+
+    token = _command(commands, "token", cmd_token)
+    _who(token)
     token.add_argument(
         "--ttl",
         type=_positive_int,
@@ -349,21 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"lifetime in seconds (default {DEFAULT_TTL_SECONDS})",
     )
 
-    session = commands.add_parser("session", help="sessions for tokens others sign")
-    session_commands = session.add_subparsers(title="commands", required=True, metavar="COMMAND")
-    register = _command(
-        session_commands,
-        "register",
-        cmd_session_register,
-        "register a session whose token your identity provider signs (JWT_PUBLIC_KEY or"
-        " JWT_JWKS_URL); print, as JSON, the claims that token must carry (plus iat, kid)",
-        "invoicepay session register --clone 64f000000000000000000002 --customer cus_…"
-        " --jti 7d1c9e0a-login-42 --ttl 86400",
-    )
-    register.add_argument("--clone", required=True, type=_clone_id, help="tenant (clone) id")
-    who = register.add_mutually_exclusive_group(required=True)
-    who.add_argument("--customer", metavar="ID", help="customer id (scope payments)")
-    who.add_argument("--admin", action="store_true", help="an operator of the tenant")
+    register = _command(_group(commands, "session"), "session register", cmd_session_register)
+    _who(register)
     register.add_argument("--jti", required=True, help="the token's jti (1-64 printable chars)")
     register.add_argument("--subject", help="with --admin: the token's sub (default random)")
     register.add_argument(
@@ -374,15 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"lifetime in seconds (default {DEFAULT_TTL_SECONDS})",
     )
 
-    ledger = commands.add_parser("ledger", help="inspect the ledger")
-    ledger_commands = ledger.add_subparsers(title="commands", required=True, metavar="COMMAND")
-    _command(
-        ledger_commands,
-        "verify",
-        cmd_ledger_verify,
-        "check every ledger invariant; exit 1 on any violation",
-        "invoicepay ledger verify || echo 'ledger broken'",
-    )
+    verify = _command(_group(commands, "ledger"), "ledger verify", cmd_ledger_verify)
+    _output_options(verify)
     return parser
 
 
@@ -396,18 +389,31 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env()
         handler: Handler = args.handler
         return handler(args, settings)
+    except KeyboardInterrupt:
+        _fail("interrupted")
+        return 130
+    except BrokenPipeError:
+        # The reader (`| head`) left: nothing more to say, and no "Exception ignored" at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except DomainError as error:
-        print(f"invoicepay: error: {_describe(error)}", file=sys.stderr)
+        _fail(f"error: {_describe(error)}")
         return 1
     except ConfigError as error:
-        print(f"invoicepay: configuration error: {error}", file=sys.stderr)
+        _fail(f"configuration error: {error}")
         return 1
     except (OSError, exc.DBAPIError) as error:
         # An unreachable or unmigrated database is an operating problem, not a bug.
         reason = getattr(error, "orig", None) or error
         first_line = str(reason).strip().splitlines()[0] if str(reason).strip() else repr(reason)
-        print(f"invoicepay: database error: {first_line}", file=sys.stderr)
+        _fail(f"database error: {first_line}")
         return 1
+
+
+def _fail(message: str) -> None:
+    """One line on stderr, on a line of its own even when a progress bar was drawing."""
+    console.end_progress_lines()
+    print(f"invoicepay: {message}", file=sys.stderr)
 
 
 def _describe(error: DomainError) -> str:

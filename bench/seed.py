@@ -3,7 +3,8 @@ open invoice (so thousands of small partial payments never run out), a session a
 each, and one "pager" customer whose invoices grow to 10k, 100k and 1M rows.
 
 Customer ids are `cus_` and the customer's number in 24 digits, so the pgbench replay can
-name a random customer from a random integer (`customer_id_sql`). Wallets are funded
+name a random customer from a random integer (`customer_id_sql`). The rows are written by
+`app.bulk_seed.insert_customers` (as `invoicepay seed --customers` does): wallets funded
 with the ledger entries the app itself writes for a top-up, so the ledger is sound from
 the start; the pager's invoices are bulk-inserted unpaid, which touches no ledger row.
 """
@@ -11,21 +12,17 @@ the start; the pager's invoices are bulk-inserted unpaid, which touches no ledge
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from decimal import Decimal
 
 from app import admin
-from app.auth import CUSTOMER_SCOPE, issue_token
+from app.auth import issue_token
+from app.bulk_seed import Funding, NewCustomer, insert_customers
 from app.config import Settings
 from app.db import Database
-from app.ledger import top_up_entries
-from app.models import AuthSession, Customer, Invoice, Wallet, new_id, utcnow
 from app.money import require_currency, to_minor
 from app.payments import PayInvoice, pay_invoice
-from app.uow import UnitOfWork
 from bench.database import Server
 
 TENANT = "64f0000000000000000000be"
@@ -76,65 +73,35 @@ class Seeded:
 
 
 async def seed(db: Database, settings: Settings, customers: int) -> Seeded:
-    """The tenant and its customers, in one transaction of the app's own rows: wallets
-    funded by `top_up_entries` (the ledger entries `admin.top_up_wallet` writes), invoices
-    and sessions as `admin.create_invoice` and `admin.create_session` make them."""
+    """The tenant and its customers, written by the app's bulk seeding (app.bulk_seed):
+    wallets funded by the ledger entries `admin.top_up_wallet` writes, invoices and
+    sessions as `admin.create_invoice` and `admin.create_session` make them."""
     settings.check_can_issue_tokens()
     await admin.create_tenant(db, TENANT, "Bench Clone")
     numbers = [CAPTURE, *range(1, customers + 1), PAGER]
-    now = utcnow()
-    funds = to_minor(WALLET_FUNDS, require_currency(CURRENCY))
-    total = to_minor(INVOICE_TOTAL, require_currency(CURRENCY))
-    sessions: list[AuthSession] = []
-    async with UnitOfWork(db, write=True) as uow:
-        for n in numbers:
-            uow.customers.add(
-                Customer(
-                    id=customer_id(n),
-                    tenant_id=TENANT,
-                    name=f"Bench Customer {n}",
-                    email=f"c{n}@bench.invoicepay.test",
-                )
-            )
-        await uow.flush()
-        entries = []
-        for n in numbers:
-            wallet = Wallet(
-                id=new_id("wal"),
-                tenant_id=TENANT,
-                customer_id=customer_id(n),
-                currency=CURRENCY,
-                balance=funds,
-            )
-            uow.wallets.add(wallet)
-            entries += top_up_entries(wallet, funds, SEED_REFERENCE, now)
-            if n != PAGER:
-                uow.invoices.add(
-                    Invoice(
-                        id=new_id("inv"),
-                        tenant_id=TENANT,
-                        number=invoice_number(n),
-                        customer_id=customer_id(n),
-                        currency=CURRENCY,
-                        total=total,
-                    )
-                )
-            session = AuthSession(
-                jti=secrets.token_hex(16),
-                tenant_id=TENANT,
-                subject=customer_id(n),
-                scope=CUSTOMER_SCOPE,
-                created_at=now,
-                expires_at=now + timedelta(seconds=TOKEN_TTL_SECONDS),
-            )
-            uow.sessions.add(session)
-            sessions.append(session)
-        await uow.flush()  # the wallets first: ledger entries refer to them
-        uow.ledger.add_entries(entries)
-        await uow.commit()
+    new_customers = [
+        NewCustomer(
+            id=customer_id(n),
+            name=f"Bench Customer {n}",
+            email=f"c{n}@bench.invoicepay.test",
+            invoice_numbers=range(0)
+            if n == PAGER
+            else range(invoice_number(n), invoice_number(n) + 1),
+        )
+        for n in numbers
+    ]
+    currency = require_currency(CURRENCY)
+    funding = Funding(
+        currency=CURRENCY,
+        wallet_funds=to_minor(WALLET_FUNDS, currency),
+        invoice_total=to_minor(INVOICE_TOTAL, currency),
+        reference=SEED_REFERENCE,
+        session_ttl_seconds=TOKEN_TTL_SECONDS,
+    )
+    inserted = await insert_customers(db, TENANT, new_customers, funding)
     accounts = [
         Account(n, customer_id(n), invoice_number(n), issue_token(settings, session))
-        for n, session in zip(numbers, sessions, strict=True)
+        for n, session in zip(numbers, inserted.sessions, strict=True)
     ]
     return Seeded(capture=accounts[0], payers=tuple(accounts[1:-1]), pager=accounts[-1])
 

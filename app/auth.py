@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import jwt
@@ -110,24 +111,62 @@ def bearer_token(header: str | None) -> str:
 async def authenticate(db: Database, verifier: TokenVerifier, header: str | None) -> Principal:
     """The principal behind an `Authorization` header, or AuthError."""
     claims = await verifier.decode(bearer_token(header))
-    async with UnitOfWork(db) as uow:
-        found = await uow.sessions.get_with_customer_status(claims["jti"])
+    found = await _session(db, claims["jti"])
     if found is None:
         raise AuthError("unknown session")
-    session, customer_status = found
     if (
-        session.revoked_at is not None
-        or session.subject != claims["sub"]
-        or session.tenant_id != claims["clone_id"]
-        or session.expires_at.timestamp() < time.time()
+        found.revoked_at is not None
+        or found.subject != claims["sub"]
+        or found.tenant_id != claims["clone_id"]
+        or found.expires_at.timestamp() < time.time()
     ):
         raise AuthError("unknown or revoked session")
     return Principal(
-        tenant_id=session.tenant_id,
-        subject=session.subject,
+        tenant_id=found.tenant_id,
+        subject=found.subject,
         scopes=frozenset(claims["scope"].split()),
-        jti=session.jti,
-        suspended=customer_status == "SUSPENDED",
+        jti=found.jti,
+        suspended=found.customer_status == "SUSPENDED",
+    )
+
+
+@dataclass(frozen=True)
+class _Session:
+    jti: str
+    tenant_id: str
+    subject: str
+    expires_at: datetime
+    revoked_at: datetime | None
+    customer_status: str | None  # None: the subject is no customer (an admin)
+
+
+# Every authenticated request asks this: on PostgreSQL one prepared statement on the hot
+# path's pool (app.db), no transaction around it.
+SESSION_SQL = """
+SELECT s.jti, s.tenant_id, s.subject, s.expires_at, s.revoked_at, c.status
+FROM sessions s
+LEFT JOIN customers c ON c.id = s.subject AND c.tenant_id = s.tenant_id
+WHERE s.jti = $1
+"""
+
+
+async def _session(db: Database, jti: str) -> _Session | None:
+    if not db.is_sqlite:
+        async with (await db.pg_pool()).acquire() as connection:
+            row = await db.pg_fetchrow(connection, SESSION_SQL, jti)
+        return None if row is None else _Session(*row.values())
+    async with UnitOfWork(db) as uow:
+        found = await uow.sessions.get_with_customer_status(jti)
+    if found is None:
+        return None
+    session, status = found
+    return _Session(
+        session.jti,
+        session.tenant_id,
+        session.subject,
+        session.expires_at,
+        session.revoked_at,
+        status,
     )
 
 

@@ -7,9 +7,12 @@ PostgreSQL: money rows are locked with `SELECT … FOR UPDATE` by the repositori
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import event
+import asyncpg
+from sqlalchemy import event, make_url
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -47,12 +50,25 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+# What the hot path's raw statements are shown to, when set (bench/capture.py records the
+# SQL a payment sends): the statement, its parameters and the rows it returned.
+StatementObserver = Callable[[str, tuple[Any, ...], list[Any]], None]
+
+
 class Database:
-    """The engine, plus a twin whose transactions take the write lock at BEGIN on SQLite."""
+    """The engine, plus a twin whose transactions take the write lock at BEGIN on SQLite.
+
+    On PostgreSQL the hot path (authentication, `pay_invoice`) also has a plain asyncpg
+    pool (`pg_pool()`): its statements are prepared once per connection and run without
+    ORM or pool-ping overhead. Its connections share the engine's limits and timeouts."""
 
     def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self.pool_size = pool_size
+        self.observer: StatementObserver | None = None
+        self._pg_pool: asyncpg.Pool | None = None
+        self._pg_pool_lock = asyncio.Lock()
         # Parameters stay out of error messages and logs: they carry memos and token ids.
         kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if not self.is_sqlite:
@@ -74,5 +90,49 @@ class Database:
         else:
             self.write_engine = self.engine
 
+    async def pg_pool(self) -> asyncpg.Pool:
+        """The asyncpg pool of the hot path (PostgreSQL only), made on first use."""
+        if self._pg_pool is None:
+            async with self._pg_pool_lock:
+                if self._pg_pool is None:
+                    self._pg_pool = await asyncpg.create_pool(
+                        pg_dsn(self.url),
+                        min_size=0,
+                        max_size=self.pool_size * 2,
+                        timeout=CONNECT_TIMEOUT_SECONDS,
+                        command_timeout=COMMAND_TIMEOUT_SECONDS,
+                        server_settings=PG_SERVER_SETTINGS,
+                        reset=_keep_session,
+                    )
+        return self._pg_pool
+
+    async def pg_fetchrow(
+        self, connection: asyncpg.Connection, sql: str, *args: Any
+    ) -> asyncpg.Record | None:
+        """One hot-path statement's first row (shown to `observer`, when one is set)."""
+        try:
+            row: asyncpg.Record | None = await connection.fetchrow(sql, *args)
+        except asyncpg.InternalClientError:
+            # The protocol's state is unknown (the server ended the connection under it):
+            # never hand this connection out again. app.unavailable answers it 503.
+            connection.terminate()
+            raise
+        if self.observer is not None:
+            self.observer(sql, args, [] if row is None else [row])
+        return row
+
     async def dispose(self) -> None:
+        if self._pg_pool is not None:
+            await self._pg_pool.close()
+            self._pg_pool = None
         await self.engine.dispose()
+
+
+async def _keep_session(_connection: asyncpg.Connection) -> None:
+    """No `RESET ALL; UNLISTEN *; …` round trip when a connection goes back to the pool:
+    the hot path never changes session state (asyncpg still ends any open transaction)."""
+
+
+def pg_dsn(url: str) -> str:
+    """A libpq DSN (for asyncpg itself) from an SQLAlchemy PostgreSQL URL."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)

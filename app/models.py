@@ -8,12 +8,27 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.orm import configure_mappers
+from sqlalchemy.orm.attributes import manager_of_class
 from sqlmodel import Field, SQLModel
 
 ID_PREFIXES = {"customer": "cus", "wallet": "wal", "invoice": "inv", "payment": "pay"}
+
+
+M = TypeVar("M", bound=SQLModel)
+
+
+def as_loaded(model: type[M], **values: Any) -> M:
+    """`model(**values)` for a row the database holds as it stands, built the way the ORM
+    builds the rows it loads (no per-field events, ~30 times cheaper): for answers made
+    from a statement's own results (app/pay_pg.py). Every column must be given."""
+    configure_mappers()
+    row: M = manager_of_class(model).new_instance()
+    row.__dict__.update(values)
+    return row
 
 
 def new_id(prefix: str) -> str:

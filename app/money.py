@@ -44,6 +44,12 @@ def find_currency(code: str) -> Currency | None:
     """The ISO 4217 currency for `code` (exact, upper case), or None if unknown."""
     if not _CODE.match(code) or code not in _known_codes():
         return None
+    return _currency(code)
+
+
+@cache
+def _currency(code: str) -> Currency:
+    """A known code's currency, looked up in CLDR once (at most ~300 codes exist)."""
     return Currency(code=code, exponent=int(babel_numbers.get_currency_precision(code)))
 
 

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from app import errors
 from app.db import Database
+from app.events import publish, settled
 from app.ledger import payment_entries
-from app.models import Customer, Invoice, Payment, Wallet, new_id, utcnow
+from app.models import Invoice, Payment, Wallet, new_id, utcnow
 from app.money import (
     MAX_MINOR,
     AmountError,
@@ -106,14 +107,19 @@ class PaymentReceipt:
 class Settlement:
     """A payment's receipt and its rows as its own transaction committed them, so an
     answer can be built without reading again after the commit (a read that could fail
-    and make a committed payment look failed). `rows` is None on a replay."""
+    and make a committed payment look failed). `rows` is None on a replay; the rows are
+    made only when asked for (the REST answer needs the receipt alone)."""
 
     receipt: PaymentReceipt
-    rows: tuple[Payment, Invoice, Wallet] | None = None
+    made: Callable[[], tuple[Payment, Invoice, Wallet]] | None = None
+
+    @property
+    def rows(self) -> tuple[Payment, Invoice, Wallet] | None:
+        return None if self.made is None else self.made()
 
 
 @dataclass(frozen=True)
-class _Plan:
+class Plan:
     amount: int
     discount: int
     debit: int
@@ -131,9 +137,16 @@ async def pay_invoice(
 async def settle_invoice(
     db: Database, command: PayInvoice, *, now: datetime | None = None
 ) -> Settlement:
-    """`pay_invoice`, also giving the committed rows (for answers that show them)."""
+    """`pay_invoice`, also giving the committed rows (for answers that show them).
+
+    On PostgreSQL it runs on the hot path of `app.pay_pg` (one read, one conditional
+    write); on SQLite here, through the ORM, inside one write-locked transaction."""
     command.check_shape()
     now = now or utcnow()
+    if not db.is_sqlite:
+        from app import pay_pg  # it builds on this module
+
+        return await pay_pg.settle(db, command, now)
     key = command.idempotency_key
     async with UnitOfWork(db, write=True) as uow:
         customer = await uow.customers.get(command.tenant_id, command.customer_id)
@@ -148,25 +161,45 @@ async def settle_invoice(
             )
             if held is not None and held.fingerprint == command.fingerprint():
                 assert held.outcome is not None
-                return Settlement(_replay(held.outcome))
+                return Settlement(replay(held.outcome))
         try:
-            settlement = await _settle(
-                uow, command, customer, invoice_currency, wallet_currency, now, reused=held
+            invoice = await uow.invoices.get_by_number(customer.tenant_id, command.invoice_number)
+            check_invoice(invoice, command, customer.id, invoice_currency)
+            assert invoice is not None
+            wallet = await uow.wallets.get_for_update(customer.id, wallet_currency.code)
+            invoice = await uow.invoices.get_for_update(invoice.id)
+            plan = decide(
+                command, invoice, wallet, invoice_currency, wallet_currency, now, reused=held
             )
+            assert wallet is not None
+            settlement = await _apply(uow, command, invoice, wallet, plan, now)
         except errors.DomainError as error:
             if key is not None and held is None:
-                outcome = json.dumps({"error": error.to_data()})
-                await uow.idempotency.save_outcome(customer.tenant_id, customer.id, key, outcome)
+                await uow.idempotency.save_outcome(
+                    customer.tenant_id, customer.id, key, error_outcome(error)
+                )
                 await uow.commit()
             raise
         if key is not None:
-            outcome = json.dumps({"ok": dataclasses.asdict(settlement.receipt)})
+            outcome = success_outcome(settlement.receipt)
             await uow.idempotency.save_outcome(customer.tenant_id, customer.id, key, outcome)
+        await publish(uow, settled(settlement))  # delivered only if this commit succeeds
         await uow.commit()
         return settlement
 
 
-def _replay(outcome: str) -> PaymentReceipt:
+def success_outcome(receipt: PaymentReceipt) -> str:
+    """What an idempotency key keeps of a payment: its receipt."""
+    return json.dumps({"ok": dict(vars(receipt))})
+
+
+def error_outcome(error: errors.DomainError) -> str:
+    """What an idempotency key keeps of a refusal: the error and its data."""
+    return json.dumps({"error": error.to_data()})
+
+
+def replay(outcome: str) -> PaymentReceipt:
+    """The kept outcome again, marked replayed: the receipt, or its error raised."""
     data: dict[str, Any] = json.loads(outcome)
     if "error" in data:
         error = errors.DomainError.from_data(data["error"])
@@ -175,36 +208,69 @@ def _replay(outcome: str) -> PaymentReceipt:
     return PaymentReceipt(**{**data["ok"], "replayed": True})
 
 
-def _check_open(invoice: Invoice) -> None:
+class InvoiceState(Protocol):
+    """What the checks read of an invoice (a row of either backend)."""
+
+    id: str
+    number: int
+    customer_id: str
+    currency: str
+    total: int
+    amount_paid: int
+    discount_applied: int
+    status: str
+    discount_percent: str | None
+    discount_until: datetime | None
+
+    @property
+    def balance_due(self) -> int: ...
+
+
+class WalletState(Protocol):
+    currency: str
+    balance: int
+
+
+def _check_open(invoice: InvoiceState) -> None:
     if invoice.status == "PAID":
         raise errors.InvoiceAlreadyPaid(number=invoice.number)
     if invoice.status == "VOID":
         raise errors.InvoiceVoid(number=invoice.number)
 
 
-async def _settle(
-    uow: UnitOfWork,
+def check_invoice(
+    invoice: InvoiceState | None,
     command: PayInvoice,
-    customer: Customer,
+    customer_id: str,
+    invoice_currency: Currency,
+) -> None:
+    """Checks 6 to 10 of DESIGN.md: the invoice exists, is the caller's, is in the
+    currency named and is still open."""
+    if invoice is None:
+        raise errors.InvoiceNotFound(number=command.invoice_number)
+    if invoice.customer_id != customer_id:
+        raise errors.InvoiceOwnershipMismatch(number=invoice.number)
+    if invoice.currency != invoice_currency.code:
+        raise errors.CurrencyMismatch(expected=invoice.currency, received=invoice_currency.code)
+    _check_open(invoice)
+
+
+def decide(
+    command: PayInvoice,
+    invoice: InvoiceState,
+    wallet: WalletState | None,
     invoice_currency: Currency,
     wallet_currency: Currency,
     now: datetime,
     *,
     reused: object | None,
-) -> Settlement:
-    invoice = await uow.invoices.get_by_number(customer.tenant_id, command.invoice_number)
-    if invoice is None:
-        raise errors.InvoiceNotFound(number=command.invoice_number)
-    if invoice.customer_id != customer.id:
-        raise errors.InvoiceOwnershipMismatch(number=invoice.number)
-    if invoice.currency != invoice_currency.code:
-        raise errors.CurrencyMismatch(expected=invoice.currency, received=invoice_currency.code)
-    _check_open(invoice)
-    wallet = await uow.wallets.get_for_update(customer.id, wallet_currency.code)
+) -> Plan:
+    """The remaining checks, in DESIGN.md's order, on the invoice that passed
+    `check_invoice` (as it is now, locked or about to be written conditionally) and the
+    paying wallet: what to debit and settle, or the `DomainError` to answer."""
     if wallet is None:
         raise errors.WalletNotFound(currency=wallet_currency.code)
-    invoice = await uow.invoices.get_for_update(invoice.id)
-    _check_open(invoice)  # again, now that no other payment can change it
+    _check_open(invoice)  # again: the invoice may have been read before its lock
     plan = _plan(invoice, command, invoice_currency, wallet_currency, now)
     if wallet.balance < plan.debit:
         raise errors.InsufficientFunds(
@@ -212,16 +278,16 @@ async def _settle(
         )
     if reused is not None:
         raise errors.IdempotencyKeyReused(key=command.idempotency_key or "")
-    return await _apply(uow, command, invoice, wallet, plan, now)
+    return plan
 
 
 def _plan(
-    invoice: Invoice,
+    invoice: InvoiceState,
     command: PayInvoice,
     invoice_currency: Currency,
     wallet_currency: Currency,
     now: datetime,
-) -> _Plan:
+) -> Plan:
     balance_due = invoice.balance_due
 
     def wrong(reason: str) -> errors.WrongAmount:
@@ -256,10 +322,10 @@ def _plan(
     debit = convert_up(amount, invoice_currency, wallet_currency, rate)
     if debit > MAX_MINOR:
         raise wrong("TOO_LARGE")
-    return _Plan(amount=amount, discount=discount, debit=debit, rate=rate)
+    return Plan(amount=amount, discount=discount, debit=debit, rate=rate)
 
 
-def _discount_open(invoice: Invoice, now: datetime) -> bool:
+def _discount_open(invoice: InvoiceState, now: datetime) -> bool:
     return (
         invoice.discount_percent is not None
         and invoice.discount_until is not None
@@ -286,7 +352,7 @@ async def _apply(
     command: PayInvoice,
     invoice: Invoice,
     wallet: Wallet,
-    plan: _Plan,
+    plan: Plan,
     now: datetime,
 ) -> Settlement:
     wallet.balance -= plan.debit
@@ -330,4 +396,4 @@ async def _apply(
         wallet_currency=wallet.currency,
         wallet_balance=wallet.balance,
     )
-    return Settlement(receipt, (payment, invoice, wallet))
+    return Settlement(receipt, lambda: (payment, invoice, wallet))

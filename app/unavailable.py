@@ -19,6 +19,8 @@ RETRY_AFTER_SECONDS = 1
 _PG_STATES = ("08", "57P01", "57P02", "57P03", "57014", "55P03", "53300")
 # SQLite: busy past busy_timeout, or its file unreachable.
 _SQLITE_MESSAGES = ("database is locked", "unable to open database file", "disk i/o error")
+_DRIVER_STATE_ERRORS = ("InterfaceError", "InternalClientError")
+_LOST_CONNECTION_MESSAGES = ("connection", "another operation")
 _GONE = (
     exc.TimeoutError,  # the pool had no connection within its timeout
     OSError,  # connection refused or reset, connect timeout (TimeoutError)
@@ -47,8 +49,13 @@ def is_unavailable(error: BaseException) -> bool:
         sqlstate = getattr(cause, "sqlstate", None)
         if isinstance(sqlstate, str) and sqlstate.startswith(_PG_STATES):
             return True
-        # asyncpg's "connection is closed" (no SQLSTATE), as the driver adapter re-raises it.
-        if type(cause).__name__ == "InterfaceError" and "connection" in str(cause).lower():
+        # asyncpg's "connection is closed" (no SQLSTATE), as the driver adapter re-raises
+        # it; and its protocol caught mid-way by the server ending the connection ("cannot
+        # switch to state 12; another operation (2) is in progress", raised before the
+        # statement is sent: MagicStack/asyncpg#784).
+        if type(cause).__name__ in _DRIVER_STATE_ERRORS and any(
+            text in str(cause).lower() for text in _LOST_CONNECTION_MESSAGES
+        ):
             return True
         if isinstance(cause, exc.OperationalError) and any(
             text in str(cause).lower() for text in _SQLITE_MESSAGES

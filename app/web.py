@@ -4,10 +4,12 @@ and its OpenAPI document; behind the request-id and traffic-guard middleware."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
+import orjson
 from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -18,19 +20,28 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.unset import UNSET, UnsetType
 
-from app import rest
+from app import metrics, rest
 from app.auth import AuthError, Principal, TokenVerifier
 from app.config import Settings
 from app.db import Database
+from app.events import EventHub
 from app.gate import Gate
+from app.graphiql import GraphiQLPage, static_routes
 from app.graphql.context import Context
 from app.graphql.schema import schema_for
+from app.graphql.subscriptions import accept_connection
 from app.guard import TrafficGuard, TrafficGuardMiddleware
+from app.health import HEALTHZ_PATH, READYZ_PATH, Readiness, healthz
+from app.logging_json import JsonFormatter
 from app.openapi import OPENAPI_PATH, openapi_document
 from app.ratelimit import RateLimiter
 from app.request_context import RequestContextMiddleware, configure_logging, send_error
 from app.unavailable import RETRY_AFTER_SECONDS, SERVICE_UNAVAILABLE_CODE
+
+log = logging.getLogger("invoicepay")
 
 
 class GraphQLApp(GraphQL[Context, None]):
@@ -42,10 +53,29 @@ class GraphQLApp(GraphQL[Context, None]):
             schema_for(settings), graphql_ide="graphiql" if settings.graphiql else None
         )
         self.gate = gate
+        # Subscriptions speak graphql-transport-ws only (token in `connection_init`).
+        self.protocols = (GRAPHQL_TRANSPORT_WS_PROTOCOL,)
+        self.events: EventHub | None = None
+        self.graphiql_page = GraphiQLPage(gate, settings)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """GraphiQL from the app's own files (app.graphiql), never from a CDN."""
+        return await self.graphiql_page.response(request)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
+        if isinstance(request, WebSocket):
+            # One context for the whole connection, authenticated on `connection_init`.
+            return Context(
+                db=self.gate.db,
+                principal=None,
+                gate=self.gate,
+                client_ip=request.scope.get("state", {}).get("client_ip", "unknown"),
+                events=self.events,
+                websocket=True,
+                authorization=request.headers.get("authorization"),
+            )
         principal: Principal | None
         try:
             principal = await self.gate.authenticate(request.headers.get("authorization"))
@@ -53,6 +83,13 @@ class GraphQLApp(GraphQL[Context, None]):
             principal = None
         client_ip = request.scope.get("state", {}).get("client_ip", "unknown")
         return Context(db=self.gate.db, principal=principal, gate=self.gate, client_ip=client_ip)
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        await accept_connection(context)
+        return cast("UnsetType", UNSET)
+
+    def encode_json(self, data: object) -> str | bytes:
+        return encode_json(data)
 
     def decode_json(self, data: str | bytes) -> object:
         """A GraphQL request is a JSON object (or an array: a batch, refused later); any
@@ -77,6 +114,17 @@ class GraphQLApp(GraphQL[Context, None]):
             response.status_code = 503
             response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
+
+
+def encode_json(data: object) -> str:
+    """An answer's JSON: orjson, several times faster than json; text orjson refuses (a
+    lone surrogate, were one ever echoed back) goes through json, which escapes it.
+    Text, not bytes: Strawberry sends bytes over a websocket as binary frames, which
+    browser clients (graphql-ws, in GraphiQL) refuse."""
+    try:
+        return orjson.dumps(data).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(data, separators=(",", ":"))
 
 
 class BodyLimit:
@@ -136,27 +184,46 @@ def create_app(
     database = db or Database(settings.database_url)
     gate = Gate(db=database, verifier=verifier, limiter=limiter)
     graphql = GraphQLApp(gate, settings)
+    events = graphql.events = EventHub(database)
     document = openapi_document()
+    metrics.watch_pool(database)
+    # Probes and the scrape: no token (but METRICS_TOKEN's), no rate limit (app.health).
+    operations = [
+        Route(HEALTHZ_PATH, healthz, methods=["GET"]),
+        Route(READYZ_PATH, Readiness(database).handle, methods=["GET"]),
+    ]
+    if settings.serves_metrics:
+        scrape = metrics.MetricsEndpoint(settings.metrics_token).handle
+        operations.append(Route(metrics.METRICS_PATH, scrape, methods=["GET"]))
 
     async def openapi(_request: Request) -> Response:
         return JSONResponse(document)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await events.start()  # this instance's LISTEN connection (app.events)
         yield
+        await events.stop()
         if own_limiter:
             await limiter.aclose()
         if db is None:
             await database.dispose()
+            log.info("database pool closed")
+        metrics.process_stopped()
 
     return Starlette(
         routes=[
             Route("/graphql", BodyLimit(graphql)),
             WebSocketRoute("/graphql", graphql),
-            Route(rest.PATH, rest.PayRoute(gate).handle, methods=["POST"]),
+            Route(
+                rest.PATH, metrics.count_rest_payments(rest.PayRoute(gate).handle), methods=["POST"]
+            ),
             Route(OPENAPI_PATH, openapi, methods=["GET"]),
+            *static_routes(settings),
+            *operations,
         ],
         middleware=[
+            Middleware(metrics.MetricsMiddleware),
             Middleware(RequestContextMiddleware),
             Middleware(TrafficGuardMiddleware, guard=guard),
         ],
@@ -167,5 +234,6 @@ def create_app(
 def serve_app() -> Starlette:
     """What `invoicepay serve` runs in each worker: logging with request ids, then the app."""
     settings = Settings.from_env()
-    configure_logging(settings.log_level)
+    json_lines = settings.log_format == "json"
+    configure_logging(settings.log_level, JsonFormatter() if json_lines else None)
     return create_app(settings)

@@ -4,8 +4,10 @@
         await pay_invoice(db, command)
     # events: "CHECKOUT", "BEGIN", Statement(...), ..., "COMMIT"
 
-`CHECKOUT` is a connection taken from the pool (with `pool_pre_ping` that is itself a
-round trip the cursor events do not show). Rows are read from the asyncpg adapter's
+`CHECKOUT` is a connection taken from the SQLAlchemy pool (with `pool_pre_ping` that is
+itself a round trip the cursor events do not show). The hot path's statements on its own
+asyncpg pool (app.db `pg_fetchrow`) are recorded through `Database.observer`; each runs
+on its own (autocommit), with no BEGIN or COMMIT. Rows are read from the asyncpg adapter's
 buffer, which SQLAlchemy fills before handing results on.
 """
 
@@ -61,11 +63,20 @@ def recording(db: Database) -> Iterator[list[Event]]:
         (engine, "rollback", marker("ROLLBACK")),
         (engine.pool, "checkout", marker("CHECKOUT")),
     ]
+
+    def observed(sql: str, params: tuple[Any, ...], rows: list[Any]) -> None:
+        # The hot path's own asyncpg statements (app.db.Database.pg_fetchrow): each one
+        # runs on its own, outside any transaction block (autocommit).
+        columns = tuple(rows[0].keys()) if rows else ()
+        events.append(Statement(sql, params, columns, tuple(tuple(r.values()) for r in rows)))
+
     for target, name, listener in listeners:
         event.listen(target, name, listener)
+    db.observer = observed
     try:
         yield events
     finally:
+        db.observer = None
         for target, name, listener in listeners:
             event.remove(target, name, listener)
 

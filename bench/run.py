@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import secrets
 import signal
 import sys
@@ -36,7 +37,7 @@ import asyncpg
 from app.config import Settings
 from app.db import Database
 from app.migrate import upgrade
-from bench import chart, measure, pgbench, replay, report, seed
+from bench import chart, measure, pgbench, profile, replay, report, seed
 from bench.audit import Paid, audit
 from bench.capture import Event
 from bench.cpu import Meter
@@ -64,6 +65,7 @@ class Options:
     only: tuple[str, ...]
     pin: bool
     strict: bool
+    profile: bool
     results: Path
     database_url: str
 
@@ -112,6 +114,11 @@ def parse(argv: list[str] | None) -> Options:
         "--pin", action="store_true", help="pin the app to CPU 0 and the load generator to CPU 1"
     )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the app with py-spy during each HTTP row: where its CPU time goes",
+    )
     parser.add_argument("--results", type=Path, default=RESULTS, help="output directory")
     parser.add_argument(
         "--database-url",
@@ -132,6 +139,7 @@ def parse(argv: list[str] | None) -> Options:
         only=args.only,
         pin=args.pin,
         strict=args.strict,
+        profile=args.profile,
         results=args.results,
         database_url=args.database_url,
     )
@@ -306,10 +314,19 @@ class Bench:
         say(f"({key}) {name} [{scenario}]: {spec['clients']} HTTP clients")
         self.checkpoint()
         cpus = "1" if self.options.pin else None
+        profiler = None
+        if self.options.profile and app.pid is not None:
+            label = re.sub(r"[^a-z0-9]+", "-", f"{key} {name} {scenario}".lower()).strip("-")
+            profiler = profile.Profiler(app.pid, self.options.results / f"profile-{label}.txt")
         try:
             row, load = measure.http_load(key, name, scenario, spec, self.meter, cpus=cpus)
         except measure.LoadFailed as failure:
             row, load = measure.failed(key, name, scenario, str(failure)), {}
+        finally:
+            if profiler is not None:
+                summary = profiler.stop()
+        if profiler is not None:
+            row.detail["profile"] = summary.to_json()
         reference = {"rest_pay": REST_REFERENCE, "graphql_pay": GRAPHQL_REFERENCE}.get(spec["kind"])
         if reference is not None and load:
             paid = self.paid[reference]
@@ -432,14 +449,22 @@ def output(options: Options, bench: Bench, outcome: dict[str, Any], started: dat
     print(report.table(rows))
     print("\nratios (same run) and targets:")
     print(report.verdict_lines(ratios + checks))
+    steps = captured.describe()
     print(
-        f"\n(b) replays the pay transaction as the app sends it: BEGIN,"
-        f" {len(captured.statements)} statements, COMMIT ({len(captured.statements) + 2}"
-        f" round trips). One REST payment costs the app {rest.get('round_trips')} round"
-        f" trips: {rest.get('statements')} statements in {rest.get('transactions')}"
-        f" transactions over {rest.get('pool_checkouts')} pool checkouts"
+        f"\n(b) replays the pay SQL as the app sends it, {len(steps)} round trip(s):"
+        f" {' | '.join(step.split(' ')[0] + ('…' if ' ' in step else '') for step in steps)}."
+        f" One REST payment costs the app {rest.get('round_trips')} round trips:"
+        f" {rest.get('statements')} statements, {rest.get('transactions')} explicit"
+        f" transaction(s), {rest.get('pool_checkouts')} SQLAlchemy pool checkout(s)"
         + (" (each pre-pinged: BEGIN, ping, ROLLBACK)." if rest.get("pre_ping") else ".")
     )
+    profiled = [r for r in rows if "profile" in r.detail]
+    if profiled:
+        print("\nwhere the app's CPU time went (py-spy, --profile):")
+        for r in profiled:
+            print(
+                "\n".join(profile.lines(f"({r.key}) {r.name} [{r.scenario}]", r.detail["profile"]))
+            )
     ledger = "clean" if not violations else f"BROKEN, {len(violations)} violation(s)"
     print(f"ledger verify after the run: {ledger}")
     for violation in violations[:10]:

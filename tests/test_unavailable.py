@@ -31,6 +31,9 @@ NOT_NOW = {
     "lock timeout": wrapped(pg.LockNotAvailableError("could not obtain lock")),
     "connection lost": wrapped(pg.ConnectionDoesNotExistError("connection was closed")),
     "connection closed under the driver": wrapped(pg.InterfaceError("connection is closed")),
+    "protocol cut mid-way by the server (raw asyncpg)": pg.InternalClientError(
+        "cannot switch to state 12; another operation (2) is in progress"
+    ),
     "disconnect detected": wrapped(RuntimeError("closed"), invalidated=True),
     "sqlite busy": wrapped(Exception("database is locked")),
     "sqlite file unreachable": wrapped(Exception("unable to open database file")),
@@ -44,6 +47,9 @@ BUGS = {
     "sqlite no such table": wrapped(Exception("no such table: wallets")),
     "a plain bug": ValueError("nope"),
     "a key error": KeyError("balance"),
+    "wrong arguments (raw asyncpg)": pg.InterfaceError(
+        "the server expects 27 arguments for this query, 26 were passed"
+    ),
 }
 
 

@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy.exc import ProgrammingError
 
 import app.graphql.mutations
+import app.pay_pg
 import app.payments
 import app.rest
 from app.db import Database
@@ -95,8 +96,14 @@ def break_the_edges(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def break_the_ledger(monkeypatch: pytest.MonkeyPatch) -> None:
     """The service fails deep inside, after the wallet, invoice and payment rows were
-    flushed in its transaction: the failure must roll all of them back."""
+    written in its transaction: the failure must roll all of them back. On SQLite the
+    ledger entries fail after the ORM flushed the other rows; on PostgreSQL the one WRITE
+    statement (app.pay_pg) fails at its ledger part, after its wallet, invoice and
+    payment parts."""
     monkeypatch.setattr(app.payments, "payment_entries", _fail_sync)
+    broken = app.pay_pg.WRITE.replace("INSERT INTO ledger_entries", "INSERT INTO internal_audit")
+    assert broken != app.pay_pg.WRITE
+    monkeypatch.setattr(app.pay_pg, "WRITE", broken)
 
 
 INJECTIONS = [

@@ -38,14 +38,17 @@ import re
 from collections.abc import Callable, Iterator
 from functools import partial
 
-from graphql import GraphQLError
+from graphql import ExecutionResult, GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
-    QueryDepthLimiter,
     SchemaExtension,
+    max_aliases,
+    query_depth_limiter,
 )
+from strawberry.types.execution import ExecutionResult as StrawberryExecutionResult
+from strawberry.types.execution import StreamExecutionResult
 
 MAX_DEPTH = 10
 MAX_ALIASES = 20
@@ -59,6 +62,14 @@ BAD_VARIABLES = "BAD_USER_INPUT"
 _SUGGESTION = re.compile(r" ?Did you mean [^?]*\?")
 
 ExtensionFactory = Callable[[], SchemaExtension]
+# A result over HTTP, or one of those a websocket operation sends, one by one.
+Results = (ExecutionResult, StrawberryExecutionResult)
+
+# The depth and alias rules as classes made once (Strawberry's `QueryDepthLimiter` and
+# `MaxAliasesLimiter` make new ones for every request): the same rules each time let a
+# document's validation be cached (app/graphql/caches.py).
+DEPTH_RULE = query_depth_limiter.create_validator(MAX_DEPTH, should_ignore=None)
+ALIAS_RULE = max_aliases.create_validator(MAX_ALIASES)
 
 
 def _replace(error: GraphQLError, message: str, extensions: dict[str, object]) -> GraphQLError:
@@ -88,8 +99,15 @@ class CodeRefusedDocuments(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         yield
-        result = self.execution_context.result
-        if result is None or not result.errors:
+        self._code(self.execution_context.result)
+
+    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
+        """The same over a websocket, where each result is sent as it comes."""
+        self._code(result)
+        yield
+
+    def _code(self, result: object) -> None:
+        if not isinstance(result, Results) or not result.errors:
             return
         code = BAD_VARIABLES if self.executed else REFUSED
         result.errors = [
@@ -111,8 +129,14 @@ class HideSuggestions(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         yield
-        result = self.execution_context.result
-        if result is None or not result.errors:
+        self._strip(self.execution_context.result)
+
+    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
+        self._strip(result)
+        yield
+
+    def _strip(self, result: object) -> None:
+        if not isinstance(result, Results) or not result.errors:
             return
         result.errors = [
             _replace(error, without_suggestions(error.message), dict(error.extensions or {}))
@@ -128,8 +152,7 @@ def limit_extensions(*, locked: bool) -> list[ExtensionFactory]:
     extensions: list[ExtensionFactory] = [
         CodeRefusedDocuments,
         partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
-        partial(QueryDepthLimiter, max_depth=MAX_DEPTH),
-        partial(MaxAliasesLimiter, max_alias_count=MAX_ALIASES),
+        partial(AddValidationRules, [DEPTH_RULE, ALIAS_RULE]),
     ]
     if locked:
         extensions += [HideSuggestions, DisableIntrospection]

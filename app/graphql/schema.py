@@ -1,5 +1,5 @@
-"""The schema: queries, mutations, masking of every unexpected error, and the limits
-(app/graphql/limits.py) that refuse abusive documents before any resolver runs."""
+"""The schema: queries, mutations, subscriptions, masking of every unexpected error, and
+the limits (app/graphql/limits.py) that refuse abusive documents before any resolver runs."""
 
 from __future__ import annotations
 
@@ -10,20 +10,30 @@ from functools import cache
 from typing import Any
 
 import strawberry
-from graphql import ExecutionResult, GraphQLError, StringValueNode, Visitor, visit
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    GraphQLError,
+    StringValueNode,
+    Visitor,
+    visit,
+)
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from app.config import Settings
+from app.graphql.caches import DocumentCache, derived
 from app.graphql.context import bad_input
 from app.graphql.errors import Error
 from app.graphql.limits import limit_extensions
 from app.graphql.masking import MaskUnexpectedErrors
 from app.graphql.mutations import Mutation
+from app.graphql.observe import NameOperation
 from app.graphql.payment_gate import PaymentGate
 from app.graphql.queries import Query
 from app.graphql.scalars import DECIMAL
+from app.graphql.subscriptions import Subscription, WebSocketSession
 from app.graphql.types import Customer, Invoice, Payment, Wallet
 from app.text import storable
 
@@ -47,6 +57,12 @@ class _StringLiterals(Visitor):
         self.values.append(node.value)
 
 
+def _string_literals(document: DocumentNode) -> tuple[str, ...]:
+    literals = _StringLiterals()
+    visit(document, literals)
+    return tuple(literals.values)
+
+
 class RefuseUnstorableText(SchemaExtension):
     """No input of ours means a NUL character or a lone surrogate, and PostgreSQL cannot
     store either: refuse them as bad input up front, the same on both backends, instead of
@@ -54,10 +70,9 @@ class RefuseUnstorableText(SchemaExtension):
 
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
-        literals = _StringLiterals()
-        if context.graphql_document is not None:
-            visit(context.graphql_document, literals)
-        if _unstorable(context.variables) or _unstorable(literals.values):
+        document = context.graphql_document
+        literals = () if document is None else derived(document, "literals", _string_literals)
+        if _unstorable(context.variables) or _unstorable(list(literals)):
             error = bad_input("Input must be text without NUL characters or lone surrogates")
             context.result = ExecutionResult(data=None, errors=[error])
         yield
@@ -83,12 +98,16 @@ def build_schema(*, locked: bool) -> Schema:
     return Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[Customer, Wallet, Invoice, Payment, Error],
         config=StrawberryConfig(scalar_map={Decimal: DECIMAL}, disable_field_suggestions=locked),
         extensions=[
+            NameOperation,  # first, so it sees the final errors (app.graphql.observe)
             MaskUnexpectedErrors,
             *limit_extensions(locked=locked),
+            DocumentCache,
             RefuseUnstorableText,
+            WebSocketSession,
             PaymentGate,
         ],
     )

@@ -1,0 +1,96 @@
+"""Each distinct document is parsed and validated once per process, not per request.
+
+Clients send the same few documents over and over (their operations, with variables),
+and graphql-core's parser and validator were a third of a `payInvoice` request's CPU.
+A document is found by its text; its validation by the schema, the text and the rules
+(the rules are the same classes every time: app/graphql/limits.py). Only documents that
+parsed and passed validation are kept, in bounded LRU maps, so a client sending new
+text every time costs what it did before and can never grow the memory.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator
+from typing import Any, Generic, TypeVar, cast
+
+from graphql import DocumentNode, GraphQLError, parse
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema import validate_document
+
+MAX_DOCUMENTS = 512
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+T = TypeVar("T")
+
+
+class _Lru(Generic[K, V]):
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.items: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        value = self.items.get(key)
+        if value is not None:
+            self.items.move_to_end(key)
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        self.items[key] = value
+        if len(self.items) > self.size:
+            self.items.popitem(last=False)
+
+
+_PARSED: _Lru[tuple[str, tuple[tuple[str, object], ...]], DocumentNode] = _Lru(MAX_DOCUMENTS)
+_VALID: _Lru[tuple[int, str, tuple[type, ...]], bool] = _Lru(MAX_DOCUMENTS)
+
+
+_DERIVED: _Lru[tuple[int, str], tuple[DocumentNode, Any]] = _Lru(MAX_DOCUMENTS)
+
+
+def derived(document: DocumentNode, name: str, compute: Callable[[DocumentNode], T]) -> T:
+    """`compute(document)`, once per cached document (what a check reads off a document
+    alone, such as its string literals, is the same for every request that sends it)."""
+    key = (id(document), name)
+    hit = _DERIVED.get(key)
+    if hit is not None and hit[0] is document:
+        return cast("T", hit[1])
+    value = compute(document)
+    _DERIVED.put(key, (document, value))  # the document is kept, so its id is not reused
+    return value
+
+
+class DocumentCache(SchemaExtension):
+    """Parse and validate through the caches; Strawberry skips its own steps when a
+    document (or its validation errors) is already in the execution context."""
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.query is not None and context.graphql_document is None:
+            key = (context.query, tuple(sorted(context.parse_options.items())))
+            document = _PARSED.get(key)
+            if document is None:
+                try:
+                    document = parse(context.query, **context.parse_options)
+                except GraphQLError:
+                    document = None  # Strawberry parses it again and answers the error
+                else:
+                    _PARSED.put(key, document)
+            context.graphql_document = document
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        if context.query is not None and document is not None and context.validation_rules:
+            key = (id(context.schema), context.query, tuple(context.validation_rules))
+            if _VALID.get(key):
+                context.pre_execution_errors = []
+            else:
+                errors = validate_document(
+                    context.schema._schema, document, context.validation_rules
+                )
+                if not errors:
+                    _VALID.put(key, True)
+                context.pre_execution_errors = errors
+        yield

@@ -69,9 +69,8 @@ LEFT JOIN idempotency_records k ON k.tenant_id = $1 AND k.customer_id = $2 AND k
 # id, $9 tenant, $10 customer, $11 invoice currency, $12 amount, $13 wallet currency,
 # $14 rate, $15 discount, $16 reference, $17 memo, $18 accounting code, $19 key, $20 now,
 # $21 ledger transaction, $22 fingerprint, $23 the receipt to keep under the key (the
-# wallet balance, balance due and status filled in from the rows written), $24 and $25
-# the NOTIFY of the change (app.events: delivered only if the statement commits, which a
-# statement outside a transaction block does when it succeeds).
+# wallet balance, balance due and status filled in from the rows written). Its events
+# are notified once it has committed (app.events `CommittedNotices`).
 WRITE = """
 WITH w AS (
     SELECT id FROM wallets WHERE id = $1 AND balance >= $2 FOR UPDATE
@@ -129,8 +128,7 @@ WITH w AS (
     FROM wallet, invoice
     WHERE $19::text IS NOT NULL
 )
-SELECT wallet.balance, invoice.amount_paid, invoice.discount_applied, invoice.status,
-    pg_notify($24, $25)
+SELECT wallet.balance, invoice.amount_paid, invoice.discount_applied, invoice.status
 FROM wallet, invoice
 """
 
@@ -281,8 +279,6 @@ async def _attempt(
             new_id("txn"),
             fingerprint,
             None if key is None else success_outcome(receipt),
-            events.CHANNEL,
-            _notice(command, payment_id, invoice.id, wallet.id),
         )
     except asyncpg.UniqueViolationError as error:
         if error.constraint_name != IDEMPOTENCY_PKEY:
@@ -290,6 +286,7 @@ async def _attempt(
         return None  # the key was taken meanwhile; nothing of this statement stands
     if written is None:
         return None
+    events.committed_notices(db).add(_changed(command, payment_id, invoice.id, wallet.id))
     paid = dataclasses.replace(
         invoice,
         amount_paid=written["amount_paid"],
@@ -318,16 +315,16 @@ def _exact(command: PayInvoice) -> bool:
     )
 
 
-def _notice(command: PayInvoice, payment_id: str, invoice_id: str, wallet_id: str) -> str:
-    """The events of the payment (as `events.settled` names them), as one NOTIFY payload."""
+def _changed(
+    command: PayInvoice, payment_id: str, invoice_id: str, wallet_id: str
+) -> list[events.Event]:
+    """The events of the payment, as `events.settled` names them."""
     owner = {"tenant_id": command.tenant_id, "customer_id": command.customer_id}
-    changed = [
+    return [
         events.Event(kind="payment", row_id=payment_id, **owner),
         events.Event(kind="invoice", row_id=invoice_id, **owner),
         events.Event(kind="wallet", row_id=wallet_id, **owner),
     ]
-    (payload,) = events.payloads(changed)
-    return payload
 
 
 def _unknown(code: str) -> Currency:

@@ -27,7 +27,7 @@ from app import metrics, rest
 from app.auth import AuthError, Principal, TokenVerifier
 from app.config import Settings
 from app.db import Database
-from app.events import EventHub
+from app.events import EventHub, committed_notices
 from app.gate import Gate
 from app.graphiql import GraphiQLPage, static_routes
 from app.graphql.context import Context
@@ -203,6 +203,7 @@ def create_app(
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await events.start()  # this instance's LISTEN connection (app.events)
         yield
+        await committed_notices(database).drain()  # notices of the last payments
         await events.stop()
         if own_limiter:
             await limiter.aclose()

@@ -13,11 +13,12 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import inspect, text
 
-from app import errors, pay_pg
-from app.db import Database
+from app import errors, events, pay_pg
+from app.db import Database, pg_dsn
 from app.models import new_id
 from app.payments import PayInvoice, pay_invoice, settle_invoice
 from app.uow import UnitOfWork
@@ -177,3 +178,41 @@ async def test_the_rows_a_payment_answers_with_are_the_rows_it_wrote(pg: Databas
             assert {n: getattr(answered, n) for n in names} == {
                 n: getattr(stored, n) for n in names
             }
+
+
+async def test_committed_payments_are_notified_after_the_fact_in_one_batch(
+    pg: Database,
+) -> None:
+    """The hot path notifies nothing inside its statement (that would serialise every
+    payment's commit); its events are sent once committed, all that committed meanwhile
+    in one NOTIFY statement, and every one of them arrives."""
+    world = await make_world(pg)
+    for number in (100, 101, 102):
+        await invoice(pg, number, world.ada, "50.00")
+    received: list[str] = []
+    listener = await asyncpg.connect(pg_dsn(pg.url))
+    await listener.add_listener(events.CHANNEL, lambda *args: received.append(args[3]))
+    try:
+        notices = events.committed_notices(pg)
+        before = notices.batches
+        paid = await asyncio.gather(
+            *(pay_invoice(pg, pay(world.ada, number, "1.00")) for number in (100, 101, 102))
+        )
+        await notices.drain()
+        for _ in range(100):
+            if len(received) >= 1 and sum(len(events.parse(p)) for p in received) == 9:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await listener.close()
+    delivered = {(e.kind, e.row_id) for p in received for e in events.parse(p)}
+    assert delivered == {
+        (kind, row)
+        for receipt in paid
+        for kind, row in (
+            ("payment", receipt.payment_id),
+            ("invoice", receipt.invoice_id),
+            ("wallet", receipt.wallet_id),
+        )
+    }
+    assert 1 <= notices.batches - before < 3  # never one statement per payment

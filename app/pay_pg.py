@@ -24,14 +24,14 @@ another request took the key first, its outcome is what this one replays.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
 from app import errors, events
 from app.db import Database
-from app.models import Invoice, Payment, Wallet, as_loaded, new_id
+from app.models import Invoice, M, Payment, Wallet, as_loaded, new_id
 from app.money import Currency, find_currency
 from app.payments import (
     PayInvoice,
@@ -146,31 +146,6 @@ class Contended(Exception):
     sqlstate = "55P03"  # as a lock timeout: app.unavailable answers it 503
 
 
-@dataclass
-class _InvoiceRow:
-    id: str
-    number: int
-    customer_id: str
-    currency: str
-    total: int
-    amount_paid: int
-    discount_applied: int
-    status: str
-    discount_percent: str | None
-    discount_until: datetime | None
-
-    @property
-    def balance_due(self) -> int:
-        return self.total - self.discount_applied - self.amount_paid
-
-
-@dataclass
-class _WalletRow:
-    id: str
-    currency: str
-    balance: int
-
-
 async def settle(db: Database, command: PayInvoice, now: datetime) -> Settlement:
     """`app.payments.settle_invoice` on PostgreSQL (its caller checked the command's shape)."""
     pool = await db.pg_pool()
@@ -208,15 +183,15 @@ async def _attempt(
     held = row["fingerprint"]
     if held is not None and held == fingerprint:
         return Settlement(replay(row["outcome"]))
-    invoice = _invoice(row)
-    wallet = _WalletRow(row["wallet_id"], row["wallet_currency"], row["balance"])
+    invoice = _invoice(row, command)
+    wallet = _wallet(row, command)
     try:
         check_invoice(invoice, command, command.customer_id, invoice_currency)
         assert invoice is not None
         plan = decide(
             command,
             invoice,
-            wallet if row["wallet_id"] is not None else None,
+            wallet,
             invoice_currency,
             wallet_currency,
             now,
@@ -237,6 +212,7 @@ async def _attempt(
             if kept is None:
                 return None  # the key was taken meanwhile: replay (or refuse) its outcome
         raise
+    assert wallet is not None  # decide() refused a missing one
     payment_id = new_id("pay")
     rate = format(plan.rate.normalize(), "f")
     receipt = PaymentReceipt(
@@ -287,19 +263,20 @@ async def _attempt(
     if written is None:
         return None
     events.committed_notices(db).add(_changed(command, payment_id, invoice.id, wallet.id))
-    paid = dataclasses.replace(
+    paid = _changed_row(
         invoice,
         amount_paid=written["amount_paid"],
         discount_applied=written["discount_applied"],
         status=written["status"],
     )
+    debited = _changed_row(wallet, balance=written["balance"])
     receipt = dataclasses.replace(
         receipt,
         balance_due=paid.balance_due,
         status=paid.status,
-        wallet_balance=written["balance"],
+        wallet_balance=debited.balance,
     )
-    return Settlement(receipt, lambda: _rows(row, command, receipt, paid, plan, rate, now))
+    return Settlement(receipt, lambda: (_payment(command, receipt, plan, rate, now), paid, debited))
 
 
 def _exact(command: PayInvoice) -> bool:
@@ -331,11 +308,13 @@ def _unknown(code: str) -> Currency:
     raise errors.CurrencyNotFound(currency=code[:16])
 
 
-def _invoice(row: asyncpg.Record) -> _InvoiceRow | None:
+def _invoice(row: asyncpg.Record, command: PayInvoice) -> Invoice | None:
     if row["invoice_id"] is None:
         return None
-    return _InvoiceRow(
+    return as_loaded(
+        Invoice,
         id=row["invoice_id"],
+        tenant_id=command.tenant_id,
         number=row["number"],
         customer_id=row["invoice_customer_id"],
         currency=row["invoice_currency"],
@@ -343,48 +322,38 @@ def _invoice(row: asyncpg.Record) -> _InvoiceRow | None:
         amount_paid=row["amount_paid"],
         discount_applied=row["discount_applied"],
         status=row["status"],
-        discount_percent=row["discount_percent"],
-        discount_until=row["discount_until"],
-    )
-
-
-def _rows(
-    row: asyncpg.Record,
-    command: PayInvoice,
-    receipt: PaymentReceipt,
-    paid: _InvoiceRow,
-    plan: Plan,
-    rate: str,
-    now: datetime,
-) -> tuple[Payment, Invoice, Wallet]:
-    """The rows as WRITE committed them, for answers that show them."""
-    invoice_total = receipt.invoice_total
-    invoice = as_loaded(
-        Invoice,
-        id=receipt.invoice_id,
-        tenant_id=command.tenant_id,
-        number=receipt.invoice_number,
-        customer_id=command.customer_id,
-        currency=receipt.currency,
-        total=invoice_total,
-        amount_paid=paid.amount_paid,
-        discount_applied=paid.discount_applied,
-        status=receipt.status,
         due_at=row["due_at"],
         discount_percent=row["discount_percent"],
         discount_until=row["discount_until"],
         created_at=row["invoice_created_at"],
     )
-    wallet = as_loaded(
+
+
+def _wallet(row: asyncpg.Record, command: PayInvoice) -> Wallet | None:
+    if row["wallet_id"] is None:
+        return None
+    return as_loaded(
         Wallet,
-        id=receipt.wallet_id,
+        id=row["wallet_id"],
         tenant_id=command.tenant_id,
         customer_id=command.customer_id,
-        currency=receipt.wallet_currency,
-        balance=receipt.wallet_balance,
+        currency=row["wallet_currency"],
+        balance=row["balance"],
         created_at=row["wallet_created_at"],
     )
-    payment = as_loaded(
+
+
+def _changed_row(row: M, **changes: Any) -> M:
+    """`row` as WRITE left it: a new row, the one READ gave stays as it was."""
+    columns = {name: value for name, value in vars(row).items() if not name.startswith("_")}
+    return as_loaded(type(row), **{**columns, **changes})
+
+
+def _payment(
+    command: PayInvoice, receipt: PaymentReceipt, plan: Plan, rate: str, now: datetime
+) -> Payment:
+    """The payment row as WRITE inserted it, for answers that show it."""
+    return as_loaded(
         Payment,
         id=receipt.payment_id,
         tenant_id=command.tenant_id,
@@ -403,4 +372,3 @@ def _rows(
         idempotency_key=command.idempotency_key,
         created_at=now,
     )
-    return payment, invoice, wallet

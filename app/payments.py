@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from app import errors
 from app.db import Database
@@ -208,30 +208,7 @@ def replay(outcome: str) -> PaymentReceipt:
     return PaymentReceipt(**{**data["ok"], "replayed": True})
 
 
-class InvoiceState(Protocol):
-    """What the checks read of an invoice (a row of either backend)."""
-
-    id: str
-    number: int
-    customer_id: str
-    currency: str
-    total: int
-    amount_paid: int
-    discount_applied: int
-    status: str
-    discount_percent: str | None
-    discount_until: datetime | None
-
-    @property
-    def balance_due(self) -> int: ...
-
-
-class WalletState(Protocol):
-    currency: str
-    balance: int
-
-
-def _check_open(invoice: InvoiceState) -> None:
+def _check_open(invoice: Invoice) -> None:
     if invoice.status == "PAID":
         raise errors.InvoiceAlreadyPaid(number=invoice.number)
     if invoice.status == "VOID":
@@ -239,7 +216,7 @@ def _check_open(invoice: InvoiceState) -> None:
 
 
 def check_invoice(
-    invoice: InvoiceState | None,
+    invoice: Invoice | None,
     command: PayInvoice,
     customer_id: str,
     invoice_currency: Currency,
@@ -257,8 +234,8 @@ def check_invoice(
 
 def decide(
     command: PayInvoice,
-    invoice: InvoiceState,
-    wallet: WalletState | None,
+    invoice: Invoice,
+    wallet: Wallet | None,
     invoice_currency: Currency,
     wallet_currency: Currency,
     now: datetime,
@@ -282,7 +259,7 @@ def decide(
 
 
 def _plan(
-    invoice: InvoiceState,
+    invoice: Invoice,
     command: PayInvoice,
     invoice_currency: Currency,
     wallet_currency: Currency,
@@ -325,7 +302,7 @@ def _plan(
     return Plan(amount=amount, discount=discount, debit=debit, rate=rate)
 
 
-def _discount_open(invoice: InvoiceState, now: datetime) -> bool:
+def _discount_open(invoice: Invoice, now: datetime) -> bool:
     return (
         invoice.discount_percent is not None
         and invoice.discount_until is not None

@@ -23,7 +23,6 @@ another request took the key first, its outcome is what this one replays.
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime
 from typing import Any
 
@@ -41,6 +40,7 @@ from app.payments import (
     check_invoice,
     decide,
     error_outcome,
+    receipt_of,
     replay,
     success_outcome,
 )
@@ -215,19 +215,9 @@ async def _attempt(
     assert wallet is not None  # decide() refused a missing one
     payment_id = new_id("pay")
     rate = format(plan.rate.normalize(), "f")
-    receipt = PaymentReceipt(
-        payment_id=payment_id,
-        invoice_id=invoice.id,
-        wallet_id=wallet.id,
-        invoice_number=invoice.number,
-        currency=invoice.currency,
-        invoice_total=invoice.total,
-        amount_paid_now=plan.amount,
-        balance_due=0,  # these three as written: filled in below, and by WRITE in the
-        status="",  # key's record
-        wallet_currency=wallet.currency,
-        wallet_balance=0,
-    )
+    # The receipt kept under the key: WRITE fills in its balance due, status and wallet
+    # balance as it leaves them (they may differ from what READ saw).
+    planned = receipt_of(payment_id, invoice, wallet, plan.amount)
     try:
         written = await db.pg_fetchrow(
             conn,
@@ -254,7 +244,7 @@ async def _attempt(
             now,
             new_id("txn"),
             fingerprint,
-            None if key is None else success_outcome(receipt),
+            None if key is None else success_outcome(planned),
         )
     except asyncpg.UniqueViolationError as error:
         if error.constraint_name != IDEMPOTENCY_PKEY:
@@ -270,12 +260,7 @@ async def _attempt(
         status=written["status"],
     )
     debited = _changed_row(wallet, balance=written["balance"])
-    receipt = dataclasses.replace(
-        receipt,
-        balance_due=paid.balance_due,
-        status=paid.status,
-        wallet_balance=debited.balance,
-    )
+    receipt = receipt_of(payment_id, paid, debited, plan.amount)
     return Settlement(receipt, lambda: (_payment(command, receipt, plan, rate, now), paid, debited))
 
 

@@ -103,6 +103,23 @@ class PaymentReceipt:
     replayed: bool = False
 
 
+def receipt_of(payment_id: str, invoice: Invoice, wallet: Wallet, amount: int) -> PaymentReceipt:
+    """The receipt of a payment of `amount`, with the invoice and wallet as it left them."""
+    return PaymentReceipt(
+        payment_id=payment_id,
+        invoice_id=invoice.id,
+        wallet_id=wallet.id,
+        invoice_number=invoice.number,
+        currency=invoice.currency,
+        invoice_total=invoice.total,
+        amount_paid_now=amount,
+        balance_due=invoice.balance_due,
+        status=invoice.status,
+        wallet_currency=wallet.currency,
+        wallet_balance=wallet.balance,
+    )
+
+
 @dataclass(frozen=True)
 class Settlement:
     """A payment's receipt and its rows as its own transaction committed them, so an
@@ -360,17 +377,5 @@ async def _apply(
     await uow.flush()  # the payment row first: ledger entries refer to it
     uow.ledger.add_entries(payment_entries(payment, wallet, now))
     await uow.flush()
-    receipt = PaymentReceipt(
-        payment_id=payment.id,
-        invoice_id=invoice.id,
-        wallet_id=wallet.id,
-        invoice_number=invoice.number,
-        currency=invoice.currency,
-        invoice_total=invoice.total,
-        amount_paid_now=plan.amount,
-        balance_due=invoice.balance_due,
-        status=invoice.status,
-        wallet_currency=wallet.currency,
-        wallet_balance=wallet.balance,
-    )
+    receipt = receipt_of(payment.id, invoice, wallet, plan.amount)
     return Settlement(receipt, lambda: (payment, invoice, wallet))

@@ -69,6 +69,7 @@ class Database:
         self.observer: StatementObserver | None = None
         self._pg_pool: asyncpg.Pool | None = None
         self._pg_pool_lock = asyncio.Lock()
+        self.disposed = False
         # Parameters stay out of error messages and logs: they carry memos and token ids.
         kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if not self.is_sqlite:
@@ -94,6 +95,10 @@ class Database:
         """The asyncpg pool of the hot path (PostgreSQL only), made on first use."""
         if self._pg_pool is None:
             async with self._pg_pool_lock:
+                if self.disposed:
+                    # Late work (say, a notice sent after shutdown) must not open a pool
+                    # that nothing would ever close.
+                    raise RuntimeError("the database was disposed")
                 if self._pg_pool is None:
                     self._pg_pool = await asyncpg.create_pool(
                         pg_dsn(self.url),
@@ -121,11 +126,17 @@ class Database:
             self.observer(sql, args, [] if row is None else [row])
         return row
 
-    async def dispose(self) -> None:
+    async def close_connections(self) -> None:
+        """Close every pooled connection (both pools); new ones are made on next use."""
         if self._pg_pool is not None:
-            await self._pg_pool.close()
-            self._pg_pool = None
+            pool, self._pg_pool = self._pg_pool, None
+            await pool.close()
         await self.engine.dispose()
+
+    async def dispose(self) -> None:
+        """Close every connection for good: no pool opens again afterwards."""
+        self.disposed = True
+        await self.close_connections()
 
 
 async def _keep_session(_connection: asyncpg.Connection) -> None:

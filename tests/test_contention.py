@@ -175,7 +175,7 @@ async def invoice_books(db: Database) -> dict[int, InvoiceBooks]:
 async def settled_deadlocks(db: Database) -> int:
     """`pg_stat_database.deadlocks` of the test database, once no server backend is left:
     a backend flushes its statistics when it exits, so none is still pending."""
-    await db.engine.dispose()  # our own pooled connections are backends too
+    await db.close_connections()  # our own pooled connections are backends too
     query = (
         "SELECT count(*) FROM pg_stat_activity"
         " WHERE datname = current_database() AND pid <> pg_backend_pid()"

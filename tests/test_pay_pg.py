@@ -216,3 +216,20 @@ async def test_committed_payments_are_notified_after_the_fact_in_one_batch(
         )
     }
     assert 1 <= notices.batches - before < 3  # never one statement per payment
+
+
+async def test_work_left_after_dispose_opens_no_connection(pg: Database) -> None:
+    """A notice still queued when the database is disposed (at shutdown, or a test's end)
+    is dropped with a warning: it must not open a pool that nothing would close."""
+    world = await make_world(pg)
+    await invoice(pg, 100, world.ada, "50.00")
+    await pay_invoice(pg, pay(world.ada, 100, "1.00"))
+    await pg.dispose()
+    with pytest.raises(RuntimeError, match="disposed"):
+        await pg.pg_pool()
+    notices = events.committed_notices(pg)
+    before = notices.batches
+    notices.add(pay_pg._changed(pay(world.ada, 100, "1.00"), "pay_x", "inv_x", "wal_x"))
+    await notices.drain()
+    assert notices.batches == before and notices.pending == []
+    assert pg._pg_pool is None

@@ -126,6 +126,15 @@ class Database:
             self.observer(sql, args, [] if row is None else [row])
         return row
 
+    def pg_pool_usage(self) -> tuple[int, int]:
+        """(connections in use, connections open) of the hot path's pool; (0, 0) before
+        its first use and on SQLite."""
+        pool = self._pg_pool
+        if pool is None:
+            return 0, 0
+        size = pool.get_size()
+        return size - pool.get_idle_size(), size
+
     async def close_connections(self) -> None:
         """Close every pooled connection (both pools); new ones are made on next use."""
         if self._pg_pool is not None:

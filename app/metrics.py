@@ -11,6 +11,8 @@
   `Forbidden`, `RateLimited`, `InvalidInput`, `PayloadTooLarge`, `Unavailable`,
   `UnexpectedError`), and whether an idempotency key replayed it.
 - `invoicepay_db_pool_checked_out`, `_size`, `_overflow`: the SQLAlchemy pool.
+- `invoicepay_db_hot_pool_in_use`, `_open`: the asyncpg pool of the payment hot path
+  (app/db.py; with several workers, written after each request).
 
 Every label takes its values from a fixed set: nothing a client writes becomes a label.
 
@@ -120,6 +122,18 @@ POOL_OVERFLOW = Gauge(
     "Database connections open beyond the pool size.",
     multiprocess_mode="livesum",
 )
+HOT_POOL_IN_USE = Gauge(
+    "invoicepay_db_hot_pool_in_use",
+    "Connections of the payment hot path's pool in use.",
+    multiprocess_mode="livesum",
+)
+HOT_POOL_OPEN = Gauge(
+    "invoicepay_db_hot_pool_open",
+    "Connections the payment hot path's pool holds open.",
+    multiprocess_mode="livesum",
+)
+# With several workers: writes this worker's hot-pool gauges (set by `watch_pool`).
+_after_request: list[Callable[[], None]] = []
 
 
 # Each series, looked up once: `labels()` costs more than the update itself. Their label
@@ -182,6 +196,8 @@ class MetricsMiddleware:
             REQUEST_INFO.reset(reset)
             _requests(info.api, info.operation, status).inc()
             _latency(info.api, info.operation).observe(time.perf_counter() - info.started)
+            for publish in _after_request:
+                publish()
 
 
 def count_rest_payments(
@@ -224,7 +240,16 @@ def watch_pool(db: Database) -> None:
         POOL_CHECKED_OUT.set_function(lambda: _pool_figures(engine.pool)[0])
         POOL_SIZE.set_function(lambda: _pool_figures(engine.pool)[1])
         POOL_OVERFLOW.set_function(lambda: _pool_figures(engine.pool)[2])
+        HOT_POOL_IN_USE.set_function(lambda: db.pg_pool_usage()[0])
+        HOT_POOL_OPEN.set_function(lambda: db.pg_pool_usage()[1])
         return
+
+    def publish_hot() -> None:
+        in_use, size = db.pg_pool_usage()
+        HOT_POOL_IN_USE.set(in_use)
+        HOT_POOL_OPEN.set(size)
+
+    _after_request[:] = [publish_hot]
 
     def publish(*_args: Any) -> None:
         checked_out, size, overflow = _pool_figures(engine.pool)

@@ -246,6 +246,19 @@ async def test_pool_gauges_are_read_when_scraped(db: Database) -> None:
     assert sample(busy, "invoicepay_db_pool_overflow") == 0
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_the_hot_paths_pool_is_reported_too(db: Database) -> None:
+    async with client_for(db) as client:
+        before = await scrape(client)
+        # when the payment hot path's pool has a connection held while scraping
+        async with (await db.pg_pool()).acquire():
+            busy = await scrape(client)
+    # then the scrape saw it in use, and open
+    assert sample(before, "invoicepay_db_hot_pool_open") == 0  # opened on first use
+    assert sample(busy, "invoicepay_db_hot_pool_in_use") == 1
+    assert sample(busy, "invoicepay_db_hot_pool_open") >= 1
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_metrics_are_closed_in_production_unless_a_token_is_set(db: Database) -> None:
     # given production without METRICS_TOKEN, and production with one

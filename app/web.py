@@ -208,7 +208,7 @@ def create_app(
         if own_limiter:
             await limiter.aclose()
         if db is None:
-            await database.dispose()
+            await database.close_connections()  # a lifespan may run again (tests)
             log.info("database pool closed")
         metrics.process_stopped()
 

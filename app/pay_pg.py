@@ -34,12 +34,11 @@ from app.models import Invoice, M, Payment, Wallet, as_loaded, new_id
 from app.money import Currency, find_currency
 from app.payments import (
     PayInvoice,
-    PaymentReceipt,
-    Plan,
     Settlement,
     check_invoice,
     decide,
     error_outcome,
+    payment_columns,
     receipt_of,
     replay,
     success_outcome,
@@ -214,7 +213,6 @@ async def _attempt(
         raise
     assert wallet is not None  # decide() refused a missing one
     payment_id = new_id("pay")
-    rate = format(plan.rate.normalize(), "f")
     # The receipt kept under the key: WRITE fills in its balance due, status and wallet
     # balance as it leaves them (they may differ from what READ saw).
     planned = receipt_of(payment_id, invoice, wallet, plan.amount)
@@ -235,7 +233,7 @@ async def _attempt(
             invoice.currency,
             plan.amount,
             wallet.currency,
-            rate,
+            plan.exchange_rate,
             plan.discount,
             command.reference,
             command.memo,
@@ -261,7 +259,8 @@ async def _attempt(
     )
     debited = _changed_row(wallet, balance=written["balance"])
     receipt = receipt_of(payment_id, paid, debited, plan.amount)
-    return Settlement(receipt, lambda: (_payment(command, receipt, plan, rate, now), paid, debited))
+    columns = payment_columns(payment_id, command, invoice, wallet, plan, now)
+    return Settlement(receipt, lambda: (as_loaded(Payment, **columns), paid, debited))
 
 
 def _exact(command: PayInvoice) -> bool:
@@ -332,28 +331,3 @@ def _changed_row(row: M, **changes: Any) -> M:
     """`row` as WRITE left it: a new row, the one READ gave stays as it was."""
     columns = {name: value for name, value in vars(row).items() if not name.startswith("_")}
     return as_loaded(type(row), **{**columns, **changes})
-
-
-def _payment(
-    command: PayInvoice, receipt: PaymentReceipt, plan: Plan, rate: str, now: datetime
-) -> Payment:
-    """The payment row as WRITE inserted it, for answers that show it."""
-    return as_loaded(
-        Payment,
-        id=receipt.payment_id,
-        tenant_id=command.tenant_id,
-        invoice_id=receipt.invoice_id,
-        customer_id=command.customer_id,
-        wallet_id=receipt.wallet_id,
-        currency=receipt.currency,
-        amount=receipt.amount_paid_now,
-        wallet_currency=receipt.wallet_currency,
-        wallet_debit=plan.debit,
-        exchange_rate=rate,
-        discount=plan.discount,
-        reference=command.reference,
-        memo=command.memo,
-        accounting_code=command.accounting_code,
-        idempotency_key=command.idempotency_key,
-        created_at=now,
-    )

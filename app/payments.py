@@ -120,6 +120,35 @@ def receipt_of(payment_id: str, invoice: Invoice, wallet: Wallet, amount: int) -
     )
 
 
+def payment_columns(
+    payment_id: str,
+    command: PayInvoice,
+    invoice: Invoice,
+    wallet: Wallet,
+    plan: Plan,
+    now: datetime,
+) -> dict[str, Any]:
+    """Every column of the payment row `plan` makes, paying `invoice` from `wallet`."""
+    return {
+        "id": payment_id,
+        "tenant_id": invoice.tenant_id,
+        "invoice_id": invoice.id,
+        "customer_id": invoice.customer_id,
+        "wallet_id": wallet.id,
+        "currency": invoice.currency,
+        "amount": plan.amount,
+        "wallet_currency": wallet.currency,
+        "wallet_debit": plan.debit,
+        "exchange_rate": plan.exchange_rate,
+        "discount": plan.discount,
+        "reference": command.reference,
+        "memo": command.memo,
+        "accounting_code": command.accounting_code,
+        "idempotency_key": command.idempotency_key,
+        "created_at": now,
+    }
+
+
 @dataclass(frozen=True)
 class Settlement:
     """A payment's receipt and its rows as its own transaction committed them, so an
@@ -141,6 +170,11 @@ class Plan:
     discount: int
     debit: int
     rate: Decimal
+
+    @property
+    def exchange_rate(self) -> str:
+        """The rate as the payment row keeps it: plain digits, no exponent."""
+        return format(self.rate.normalize(), "f")
 
 
 async def pay_invoice(
@@ -353,24 +387,7 @@ async def _apply(
     invoice.amount_paid += plan.amount
     invoice.discount_applied += plan.discount
     invoice.status = "PAID" if invoice.balance_due == 0 else "PARTIALLY_PAID"
-    payment = Payment(
-        id=new_id("pay"),
-        tenant_id=invoice.tenant_id,
-        invoice_id=invoice.id,
-        customer_id=invoice.customer_id,
-        wallet_id=wallet.id,
-        currency=invoice.currency,
-        amount=plan.amount,
-        wallet_currency=wallet.currency,
-        wallet_debit=plan.debit,
-        exchange_rate=format(plan.rate.normalize(), "f"),
-        discount=plan.discount,
-        reference=command.reference,
-        memo=command.memo,
-        accounting_code=command.accounting_code,
-        idempotency_key=command.idempotency_key,
-        created_at=now,
-    )
+    payment = Payment(**payment_columns(new_id("pay"), command, invoice, wallet, plan, now))
     uow.payments.add(payment)
     uow.wallets.add(wallet)
     uow.invoices.add(invoice)

@@ -22,12 +22,13 @@ from sqlalchemy import Table, func, insert
 from sqlmodel import SQLModel, select
 
 from app import admin, errors
-from app.auth import CUSTOMER_SCOPE, issue_token
+from app.auth import CUSTOMER_SCOPE
 from app.config import Settings
 from app.db import Database
 from app.ledger import top_up_entries, wallet_account
 from app.models import AuthSession, Customer, Invoice, LedgerEntry, Tenant, Wallet, new_id, utcnow
 from app.money import require_currency, to_minor
+from app.seed import session_token
 from app.uow import UnitOfWork
 
 BATCH_ROWS = 5000
@@ -37,7 +38,6 @@ BULK_CURRENCY = "NGN"
 BULK_INVOICE_TOTAL = Decimal("1500.00")
 # Bulk invoice numbers start here, well clear of the demo's (100123 …).
 FIRST_BULK_INVOICE = 1_000_000
-TOKEN_TTL_SECONDS = 24 * 3600
 
 Progress = Callable[[int, int], None]
 
@@ -291,12 +291,6 @@ async def seed_bulk(
     )
     inserted = await insert_customers(db, tenant_id, plan, funding, progress=progress)
 
-    async def token(customer_id: str | None) -> str:
-        session = await admin.create_session(
-            db, tenant_id, customer_id=customer_id, ttl_seconds=TOKEN_TTL_SECONDS
-        )
-        return issue_token(settings, session)
-
     return BulkSeed(
         tenant=tenant,
         tenant_created=tenant_created,
@@ -307,6 +301,6 @@ async def seed_bulk(
         wallet_funds=funding.wallet_funds,
         first_customer_id=plan[0].id,
         seconds=time.monotonic() - started,
-        admin_token=await token(None),
-        customer_token=await token(plan[0].id),
+        admin_token=await session_token(db, settings, tenant_id, None),
+        customer_token=await session_token(db, settings, tenant_id, plan[0].id),
     )

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from app import rest
-from app.bulk_seed import TOKEN_TTL_SECONDS as BULK_TOKEN_TTL_SECONDS
 from app.bulk_seed import BulkSeed
 from app.console import duration, table
 from app.models import Invoice, Wallet
@@ -172,7 +171,7 @@ def bulk_summary(seed: BulkSeed) -> str:
     lines += [
         f"First new customer: {seed.first_customer_id}",
         "",
-        f"Tokens (valid {BULK_TOKEN_TTL_SECONDS // 3600} hours):",
+        f"Tokens (valid {TOKEN_TTL_SECONDS // 3600} hours):",
         f"  ADMIN_TOKEN={seed.admin_token}",
         f"  CUSTOMER_TOKEN={seed.customer_token}",
     ]

@@ -94,10 +94,7 @@ async def seed_demo(db: Database, settings: Settings) -> DemoSeed:
         wallets = await uow.wallets.list_for_customers([c.id for c in customers.values()])
 
     async def token(customer_id: str | None) -> str:
-        session = await admin.create_session(
-            db, DEMO_CLONE_ID, customer_id=customer_id, ttl_seconds=TOKEN_TTL_SECONDS
-        )
-        return issue_token(settings, session)
+        return await session_token(db, settings, DEMO_CLONE_ID, customer_id)
 
     return DemoSeed(
         tenant=tenant,
@@ -147,3 +144,14 @@ async def _ensure_invoice(db: Database, demo: DemoInvoice, customer_id: str) -> 
         discount_until=now + DISCOUNT_VALID_FOR if demo.discount_percent else None,
     )
     return await admin.create_invoice(db, DEMO_CLONE_ID, new), 1
+
+
+async def session_token(
+    db: Database, settings: Settings, tenant_id: str, customer_id: str | None
+) -> str:
+    """A new session's token for a customer of `tenant_id` (None: the tenant's admin),
+    valid for TOKEN_TTL_SECONDS: what the seeds print."""
+    session = await admin.create_session(
+        db, tenant_id, customer_id=customer_id, ttl_seconds=TOKEN_TTL_SECONDS
+    )
+    return issue_token(settings, session)

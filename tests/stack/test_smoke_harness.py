@@ -1,0 +1,7 @@
+from app.db.engine import Database
+from app.db.uow import UnitOfWork
+
+
+async def test_each_backend_starts_with_an_empty_migrated_schema(db: Database) -> None:
+    async with UnitOfWork(db) as uow:
+        assert await uow.tenants.get("64f000000000000000000002") is None

@@ -58,7 +58,6 @@ from app.billing import admin
 from app.db.engine import Database
 from app.payments.service import PayInvoice, pay_invoice
 from tests.api.graphql import test_subscriptions
-from tests.support.figures import report
 from tests.support import (
     DEMO_CLONE,
     OTHER_CLONE,
@@ -68,6 +67,7 @@ from tests.support import (
     make_world,
     snapshot_all,
 )
+from tests.support.figures import report
 
 MISSING_NUMBER = 999_999
 MISSING_CLONE = "64f0000000000000000000aa"

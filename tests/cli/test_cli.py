@@ -24,8 +24,8 @@ from app.cli import commands as cli
 from app.db.engine import Database
 from app.db.migrate import head_revision
 from app.seed.demo import DEMO_CLONE_ID
-from tests.support import SEED_REQUEST, client_for, rest_pay
 from tests.auth.test_auth_keys import RSA_KEY, public_pem
+from tests.support import SEED_REQUEST, client_for, rest_pay
 
 SECRET = "cli-test-secret-" + "s" * 32
 COUNTED_TABLES = ("tenants", "customers", "wallets", "invoices", "ledger_entries", "sessions")

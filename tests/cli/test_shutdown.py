@@ -21,8 +21,10 @@ from sqlalchemy import make_url, text
 from app.cli import commands as cli
 from app.db.engine import Database
 from app.observability.metrics import MULTIPROC_DIR
-from tests.support.live import LiveServer, live_server, server_env
 from tests.support import invoice, make_world, rest_pay
+from tests.support.live import LiveServer, live_server, server_env
+
+pytestmark = pytest.mark.slow  # a whole-stack test: `pytest -m 'not slow'` skips it
 
 WALLET_OF = "SELECT id FROM wallets WHERE customer_id = {} AND currency = 'NGN' FOR UPDATE"
 

@@ -29,9 +29,11 @@ from app.http.graphiql import DEMO_PAYMENT, STATIC_DIR, VIEWER_QUERY
 from app.seed.demo import DEMO_CLONE_ID, seed_demo
 from app.web import create_app
 from tests.conftest import IN_CI
-from tests.support.live import live_server
 from tests.support import SECRET, client_for, gql
 from tests.support import test_settings as settings_for
+from tests.support.live import live_server
+
+pytestmark = pytest.mark.slow  # a whole-stack test: `pytest -m 'not slow'` skips it
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

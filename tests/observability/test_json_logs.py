@@ -18,8 +18,6 @@ from app.db.engine import Database
 from app.http.request_context import REQUEST_ID
 from app.observability.logs import JsonFormatter
 from app.observability.request_info import REQUEST_INFO, RequestInfo
-from tests.support.live import live_server
-from tests.support import REST_PAY, gql, invoice, make_world, rest_pay
 from tests.observability.test_log_hygiene import (
     RATE_LIMIT,
     Outcomes,
@@ -30,6 +28,8 @@ from tests.observability.test_log_hygiene import (
     given_a_cast,
     leaks,
 )
+from tests.support import REST_PAY, gql, invoice, make_world, rest_pay
+from tests.support.live import live_server
 
 PAY = """
 mutation Pay($input: PayInvoiceInput!) {
@@ -104,6 +104,7 @@ def test_a_record_becomes_one_json_object_with_its_request_and_secrets_masked() 
     assert leaks(line, held) == []
 
 
+@pytest.mark.slow
 async def test_a_served_app_logs_one_json_summary_line_per_request(
     db: Database, database_url: str, tmp_path: Path
 ) -> None:
@@ -166,11 +167,12 @@ async def test_a_served_app_logs_one_json_summary_line_per_request(
     assert viewer_line["operation"] == "viewer" and "outcome" not in viewer_line
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("level", ["DEBUG", "INFO"])
 async def test_no_secret_reaches_a_json_log(
     db: Database, database_url: str, tmp_path: Path, level: str
 ) -> None:
-    # given the app served with JSON logs, and tokens of every kind (tests/observability/test_log_hygiene.py)
+    # given the app served with JSON logs, and tokens of every kind (test_log_hygiene)
     held = Secrets(jwt_secret=secrets.token_urlsafe(48))
     cast = await given_a_cast(db, held)
     out = Outcomes()

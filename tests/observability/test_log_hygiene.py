@@ -47,8 +47,6 @@ from app.db.engine import Database
 from app.db.models import AuthSession
 from app.kit.redact import redact
 from app.seed.demo import DEMO_CLONE_ID
-from tests.support.figures import report
-from tests.support.live import LiveServer, live_server, server_env
 from tests.support import (
     DEMO_CLONE,
     OTHER_CLONE,
@@ -60,6 +58,10 @@ from tests.support import (
     invoice,
     make_world,
 )
+from tests.support.figures import report
+from tests.support.live import LiveServer, live_server, server_env
+
+pytestmark = pytest.mark.slow  # a whole-stack test: `pytest -m 'not slow'` skips it
 
 STRETCH = 12  # characters of a signature or secret that may not show anywhere
 RATE_LIMIT = 20  # payment attempts a minute, per customer and per client IP

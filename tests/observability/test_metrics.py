@@ -14,7 +14,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from app.billing import admin
 from app.config import ConfigError, Settings
 from app.db.engine import Database
-from tests.support.live import live_server
 from tests.support import (
     DEMO_CLONE,
     client_for,
@@ -23,6 +22,7 @@ from tests.support import (
     make_world,
     rest_pay,
 )
+from tests.support.live import live_server
 
 PAY = """
 mutation Pay($input: PayInvoiceInput!) {
@@ -287,6 +287,7 @@ def test_a_short_metrics_token_is_refused_at_start() -> None:
     assert Settings().serves_metrics is True
 
 
+@pytest.mark.slow
 async def test_with_several_workers_every_scrape_sums_them_all(
     db: Database, database_url: str, tmp_path: Path
 ) -> None:

@@ -24,12 +24,11 @@ from typing import Any, TypeVar
 
 import httpx
 import orjson
+import pytest
 from sqlalchemy import text
 
 from app.billing import admin
 from app.db.engine import Database
-from tests.support.figures import report
-from tests.support.live import LiveServer, server_env
 from tests.support import (
     DEMO_CLONE,
     REST_PAY,
@@ -41,6 +40,10 @@ from tests.support import (
     token_for,
     wallet_books,
 )
+from tests.support.figures import report
+from tests.support.live import LiveServer, server_env
+
+pytestmark = pytest.mark.slow  # a whole-stack test: `pytest -m 'not slow'` skips it
 
 PAY = """
 mutation Pay($input: PayInvoiceInput!) {

@@ -27,9 +27,11 @@ from sqlalchemy import make_url, text
 
 from app.db.engine import Database
 from app.db.unavailable import SERVICE_UNAVAILABLE, SERVICE_UNAVAILABLE_CODE
+from tests.support import REST_PAY, client_for, invoice, make_world, snapshot, wallet_books
 from tests.support.figures import report
 from tests.support.live import LiveServer, live_server
-from tests.support import REST_PAY, client_for, invoice, make_world, snapshot, wallet_books
+
+pytestmark = pytest.mark.slow  # a whole-stack test: `pytest -m 'not slow'` skips it
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 POSTGRESQL_ONLY = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

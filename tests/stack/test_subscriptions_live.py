@@ -17,9 +17,6 @@ from sqlalchemy import text
 from app.billing import admin
 from app.db.engine import Database
 from app.events.hub import LISTENER_NAME
-from tests.support.figures import report
-from tests.support.live import LiveServer, live_server
-from tests.support import DEMO_CLONE, gql, invoice, make_world, rest_pay
 from tests.api.graphql.test_subscriptions import (
     INVOICE_UPDATED,
     PAY,
@@ -28,6 +25,11 @@ from tests.api.graphql.test_subscriptions import (
     Served,
     amount,
 )
+from tests.support import DEMO_CLONE, gql, invoice, make_world, rest_pay
+from tests.support.figures import report
+from tests.support.live import LiveServer, live_server
+
+pytestmark = pytest.mark.slow  # a whole-stack test: `pytest -m 'not slow'` skips it
 
 LATENCY_PAYMENTS = 100
 

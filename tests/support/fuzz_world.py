@@ -1,6 +1,7 @@
-"""The world the schemathesis suites fuzz (tests/api/rest/test_fuzz_rest.py, tests/api/graphql/test_fuzz_graphql.py):
-a funded tenant with open, paid, void and discounted invoices, and the tokens of everyone
-who may send a request, from the owner of the invoices to a forger.
+"""The world the schemathesis suites fuzz (tests/api/rest/test_fuzz_rest.py and
+tests/api/graphql/test_fuzz_graphql.py): a funded tenant with open, paid, void and
+discounted invoices, and the tokens of everyone who may send a request, from the owner of
+the invoices to a forger.
 
 Schemathesis serves each request through its own ASGI client, on an event loop of its own
 thread; so the app opens its own engine there (`create_app(settings)`, no shared
@@ -33,8 +34,8 @@ from app.db.uow import UnitOfWork
 from app.ledger.verify import verify_ledger
 from app.payments.service import PayInvoice, pay_invoice
 from tests.conftest import TABLES
-from tests.support.figures import report
 from tests.support import DEMO_CLONE, OTHER_CLONE, invoice, make_world, token_for
+from tests.support.figures import report
 
 # Ada's open invoices: number, total, currency. Invoice 2 is larger than her wallet, so
 # it is never paid off: part payments of it go through for the whole run; invoices 11 to

@@ -11,8 +11,8 @@ import pytest
 
 from app.billing.admin import MAX_EMAIL_LENGTH
 from app.db.engine import Database
-from tests.support.fuzz_world import LONGEST_EMAIL
 from tests.support import client_for, gql, make_world, snapshot_all
+from tests.support.fuzz_world import LONGEST_EMAIL
 
 LONGEST_ONCE_LOWER_CASED = "a" * 62 + "\u0130" + "@" + "\u0130" * 127 + "b" + "." + "c" * 63
 

@@ -39,7 +39,8 @@ from starlette.applications import Starlette
 from app.api.graphql.schema import schema as graphql_schema
 from app.http.request_context import UNEXPECTED_ERROR
 from app.web import create_app
-from tests.support import fuzz_world
+from tests.support import DEMO_CLONE, OTHER_CLONE, fuzz_world
+from tests.support import test_settings as settings_for
 from tests.support.fuzz_world import (
     CURRENCIES,
     FORGED,
@@ -50,8 +51,6 @@ from tests.support.fuzz_world import (
     Case,
     Tally,
 )
-from tests.support import DEMO_CLONE, OTHER_CLONE
-from tests.support import test_settings as settings_for
 
 URL = "http://testserver/graphql"
 # The codes of every error meant for the client (app/graphql/context.py, limits.py,

@@ -29,7 +29,6 @@ from app.db.uow import UnitOfWork
 from app.events import hub as events
 from app.payments.service import PayInvoice, pay_invoice
 from app.web import create_app
-from tests.support.live import free_port
 from tests.support import (
     DEMO_CLONE,
     OTHER_CLONE,
@@ -43,6 +42,7 @@ from tests.support import (
 from tests.support import (
     test_settings as settings_for,
 )
+from tests.support.live import free_port
 
 PROTOCOL = Subprotocol("graphql-transport-ws")
 SILENCE_SECONDS = 0.5  # how long "nothing arrives" is waited for

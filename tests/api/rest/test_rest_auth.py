@@ -22,6 +22,8 @@ from sqlmodel import col
 from app.billing import admin
 from app.db.engine import Database
 from app.db.models import AuthSession, utcnow
+from tests.auth.test_auth_keys import RSA_KEY, hs256_by_hand, public_pem
+from tests.auth.test_auth_tokens import BAD_HEADERS, PAY, Header, given_ada_session, sign
 from tests.support import (
     DEMO_CLONE,
     World,
@@ -32,8 +34,6 @@ from tests.support import (
     snapshot_all,
     token_for,
 )
-from tests.auth.test_auth_keys import RSA_KEY, hs256_by_hand, public_pem
-from tests.auth.test_auth_tokens import BAD_HEADERS, PAY, Header, given_ada_session, sign
 
 PATH = "/api/v1/billing/invoice/pay"
 PAY_BODY = {"invoice": 100123, "currency": "NGN"}

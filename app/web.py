@@ -7,6 +7,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any, cast
 
 import orjson
@@ -40,6 +41,7 @@ from app.openapi import OPENAPI_PATH, openapi_document
 from app.ratelimit import RateLimiter
 from app.request_context import RequestContextMiddleware, configure_logging, send_error
 from app.unavailable import RETRY_AFTER_SECONDS, SERVICE_UNAVAILABLE_CODE
+from app.websocket_limits import WebSocketLimit
 
 log = logging.getLogger("invoicepay")
 
@@ -50,7 +52,10 @@ class GraphQLApp(GraphQL[Context, None]):
 
     def __init__(self, gate: Gate, settings: Settings) -> None:
         super().__init__(
-            schema_for(settings), graphql_ide="graphiql" if settings.graphiql else None
+            schema_for(settings),
+            graphql_ide="graphiql" if settings.graphiql else None,
+            # A socket that never sends `connection_init` is closed with 4408 after this.
+            connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout),
         )
         self.gate = gate
         # Subscriptions speak graphql-transport-ws only (token in `connection_init`).
@@ -215,7 +220,10 @@ def create_app(
     return Starlette(
         routes=[
             Route("/graphql", BodyLimit(graphql)),
-            WebSocketRoute("/graphql", graphql),
+            WebSocketRoute(
+                "/graphql",
+                WebSocketLimit(graphql, settings.ws_max_per_client, settings.ws_max_connections),
+            ),
             Route(
                 rest.PATH, metrics.count_rest_payments(rest.PayRoute(gate).handle), methods=["POST"]
             ),

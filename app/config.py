@@ -72,7 +72,7 @@ class Settings:
     environment: str = "development"
     graphiql: bool = True
     log_level: str = "INFO"
-    log_format: str = "text"  # "json": one JSON object per line (app.logging_json)
+    log_format: str = "text"  # "json": one JSON object per line (app.observability.logs)
     metrics_token: str | None = None  # /metrics wants `Authorization: Bearer <it>`
     ws_init_timeout: float = DEFAULT_WS_INIT_TIMEOUT  # seconds to send `connection_init`
     ws_max_per_client: int = DEFAULT_WS_MAX_PER_CLIENT  # open websockets per client address

@@ -17,8 +17,8 @@ from collections import Counter
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import metrics
-from app.request_context import send_error
+from app.http.request_context import send_error
+from app.observability import metrics
 
 TOO_MANY_CONNECTIONS = "TOO_MANY_CONNECTIONS"
 FROM_THIS_ADDRESS = "Too many websocket connections from this address"

@@ -23,12 +23,12 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.http11 import Response
 
 from app.config import ConfigError, Settings
-from app.db import Database
+from app.db.engine import Database
 from app.web import create_app
 from app.websocket_limits import TOO_MANY_CONNECTIONS, WebSocketLimit
-from tests.live import free_port, live_server
+from tests.api.graphql.test_subscriptions import PROTOCOL
 from tests.support import test_settings as settings_for
-from tests.test_subscriptions import PROTOCOL
+from tests.support.live import free_port, live_server
 
 # Nothing here reads the database; one backend is enough.
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -7,6 +7,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any, cast
 
 import orjson
@@ -39,6 +40,7 @@ from app.http.guard import TrafficGuard, TrafficGuardMiddleware
 from app.http.health import HEALTHZ_PATH, READYZ_PATH, Readiness, healthz
 from app.http.ratelimit import RateLimiter
 from app.http.request_context import RequestContextMiddleware, configure_logging, send_error
+from app.http.websocket_limits import WebSocketLimit
 from app.observability import metrics
 from app.observability.logs import JsonFormatter
 
@@ -51,7 +53,10 @@ class GraphQLApp(GraphQL[Context, None]):
 
     def __init__(self, gate: Gate, settings: Settings) -> None:
         super().__init__(
-            schema_for(settings), graphql_ide="graphiql" if settings.graphiql else None
+            schema_for(settings),
+            graphql_ide="graphiql" if settings.graphiql else None,
+            # A socket that never sends `connection_init` is closed with 4408 after this.
+            connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout),
         )
         self.gate = gate
         # Subscriptions speak graphql-transport-ws only (token in `connection_init`).
@@ -216,7 +221,10 @@ def create_app(
     return Starlette(
         routes=[
             Route("/graphql", BodyLimit(graphql)),
-            WebSocketRoute("/graphql", graphql),
+            WebSocketRoute(
+                "/graphql",
+                WebSocketLimit(graphql, settings.ws_max_per_client, settings.ws_max_connections),
+            ),
             Route(
                 rest.PATH, metrics.count_rest_payments(rest.PayRoute(gate).handle), methods=["POST"]
             ),

@@ -13,6 +13,9 @@
 - `invoicepay_db_pool_checked_out`, `_size`, `_overflow`: the SQLAlchemy pool.
 - `invoicepay_db_hot_pool_in_use`, `_open`: the asyncpg pool of the payment hot path
   (app/db/engine.py; with several workers, written after each request).
+- `invoicepay_websocket_connections`: websockets open; `invoicepay_websocket_refused_total{cap}`:
+  upgrades refused at a cap (`client` or `total`); `invoicepay_websocket_init_timeouts_total`:
+  sockets closed (4408) for sending no `connection_init` in time (app/http/websocket_limits.py).
 
 Every label takes its values from a fixed set: nothing a client writes becomes a label.
 
@@ -131,6 +134,18 @@ HOT_POOL_OPEN = Gauge(
     "invoicepay_db_hot_pool_open",
     "Connections the payment hot path's pool holds open.",
     multiprocess_mode="livesum",
+)
+WEBSOCKETS_OPEN = Gauge(
+    "invoicepay_websocket_connections", "Websockets open.", multiprocess_mode="livesum"
+)
+WEBSOCKETS_REFUSED = Counter(
+    "invoicepay_websocket_refused",
+    "Websocket upgrades refused, by the cap reached (`client` or `total`).",
+    ["cap"],
+)
+WEBSOCKET_INIT_TIMEOUTS = Counter(
+    "invoicepay_websocket_init_timeouts",
+    "Websockets closed (4408) for sending no `connection_init` in time.",
 )
 # With several workers: writes this worker's hot-pool gauges (set by `watch_pool`).
 _after_request: list[Callable[[], None]] = []

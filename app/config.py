@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,12 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./invoicepay.db"
 MIN_SECRET_BYTES = 32
 MIN_METRICS_TOKEN_CHARS = 16
 LOG_FORMATS = ("json", "text")
+# Websockets (app.http.websocket_limits): the graphql-ws reference server's init wait; a
+# browser holds one socket per tab; a per-process total well under the usual 1024 file
+# descriptors, so a flood of idle sockets never starves HTTP and the database of them.
+DEFAULT_WS_INIT_TIMEOUT = 3.0
+DEFAULT_WS_MAX_PER_CLIENT = 20
+DEFAULT_WS_MAX_CONNECTIONS = 500
 
 
 class ConfigError(Exception):
@@ -22,6 +29,28 @@ def _flag(value: str | None, default: bool) -> bool:
     if value is None or value == "":
         return default
     return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _positive_int(env: dict[str, str], name: str, default: int) -> int:
+    value = (env.get(name) or "").strip()
+    if not value:
+        return default
+    if not (value.isascii() and value.isdigit()) or int(value) < 1:
+        raise ConfigError(f"{name} must be a whole number of at least 1")
+    return int(value)
+
+
+def _positive_seconds(env: dict[str, str], name: str, default: float) -> float:
+    value = (env.get(name) or "").strip()
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ConfigError(f"{name} must be a number of seconds above 0")
+    return seconds
 
 
 def _csv(value: str | None) -> tuple[str, ...]:
@@ -43,8 +72,11 @@ class Settings:
     environment: str = "development"
     graphiql: bool = True
     log_level: str = "INFO"
-    log_format: str = "text"  # "json": one JSON object per line (app.logging_json)
+    log_format: str = "text"  # "json": one JSON object per line (app.observability.logs)
     metrics_token: str | None = None  # /metrics wants `Authorization: Bearer <it>`
+    ws_init_timeout: float = DEFAULT_WS_INIT_TIMEOUT  # seconds to send `connection_init`
+    ws_max_per_client: int = DEFAULT_WS_MAX_PER_CLIENT  # open websockets per client address
+    ws_max_connections: int = DEFAULT_WS_MAX_CONNECTIONS  # open websockets in this process
 
     @property
     def serves_metrics(self) -> bool:
@@ -89,6 +121,9 @@ class Settings:
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
             log_format=log_format,
             metrics_token=metrics_token,
+            ws_init_timeout=_positive_seconds(env, "WS_INIT_TIMEOUT", DEFAULT_WS_INIT_TIMEOUT),
+            ws_max_per_client=_positive_int(env, "WS_MAX_PER_CLIENT", DEFAULT_WS_MAX_PER_CLIENT),
+            ws_max_connections=_positive_int(env, "WS_MAX_CONNECTIONS", DEFAULT_WS_MAX_CONNECTIONS),
         )
 
     def check_signing(self) -> None:

@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 
-from app import admin
-from app.db import Database
+from app.billing import admin
+from app.db.engine import Database
+from tests.api.graphql.test_subscriptions import PAYMENTS, WALLET_UPDATED, serving
+from tests.auth.test_auth_tokens import claims_for, sign
 from tests.support import (
     DEMO_CLONE,
     OTHER_CLONE,
@@ -26,8 +28,6 @@ from tests.support import (
     make_world,
     snapshot_all,
 )
-from tests.test_auth_tokens import claims_for, sign
-from tests.test_subscriptions import PAYMENTS, WALLET_UPDATED, serving
 
 REST_PATH = "/api/v1/billing/invoice/pay"
 TOP_UP = """

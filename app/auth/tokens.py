@@ -114,19 +114,32 @@ async def authenticate(db: Database, verifier: TokenVerifier, header: str | None
     found = await _session(db, claims["jti"])
     if found is None:
         raise AuthError("unknown session")
-    if (
-        found.revoked_at is not None
-        or found.subject != claims["sub"]
-        or found.tenant_id != claims["clone_id"]
-        or found.expires_at.timestamp() < time.time()
-    ):
+    if found.revoked_at is not None or found.expires_at.timestamp() < time.time():
         raise AuthError("unknown or revoked session")
+    # The session fixes who it is: a token claiming another subject, tenant or scope
+    # (a customer's session signed with `admin`) is refused, never believed.
+    if not claims_match(found, claims):
+        raise AuthError("token disagrees with its session")
     return Principal(
         tenant_id=found.tenant_id,
         subject=found.subject,
-        scopes=frozenset(claims["scope"].split()),
+        scopes=scope_words(found.scope),
         jti=found.jti,
         suspended=found.customer_status == "SUSPENDED",
+    )
+
+
+def scope_words(scope: str) -> frozenset[str]:
+    """A `scope` as the set of its space-separated words (order and spacing carry nothing)."""
+    return frozenset(scope.split())
+
+
+def claims_match(session: _Session, claims: dict[str, Any]) -> bool:
+    """`sub` and `clone_id` equal the session's exactly; `scope` has the same words."""
+    return (
+        claims["sub"] == session.subject
+        and claims["clone_id"] == session.tenant_id
+        and scope_words(claims["scope"]) == scope_words(session.scope)
     )
 
 
@@ -135,6 +148,7 @@ class _Session:
     jti: str
     tenant_id: str
     subject: str
+    scope: str
     expires_at: datetime
     revoked_at: datetime | None
     customer_status: str | None  # None: the subject is no customer (an admin)
@@ -143,7 +157,7 @@ class _Session:
 # Every authenticated request asks this: on PostgreSQL one prepared statement on the hot
 # path's pool (app.db.engine), no transaction around it.
 SESSION_SQL = """
-SELECT s.jti, s.tenant_id, s.subject, s.expires_at, s.revoked_at, c.status
+SELECT s.jti, s.tenant_id, s.subject, s.scope, s.expires_at, s.revoked_at, c.status
 FROM sessions s
 LEFT JOIN customers c ON c.id = s.subject AND c.tenant_id = s.tenant_id
 WHERE s.jti = $1
@@ -164,6 +178,7 @@ async def _session(db: Database, jti: str) -> _Session | None:
         session.jti,
         session.tenant_id,
         session.subject,
+        session.scope,
         session.expires_at,
         session.revoked_at,
         status,

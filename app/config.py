@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from dotenv import load_dotenv
 
@@ -12,6 +13,9 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./invoicepay.db"
 MIN_SECRET_BYTES = 32
 MIN_METRICS_TOKEN_CHARS = 16
 LOG_FORMATS = ("json", "text")
+N = TypeVar("N", int, float)
+DEFAULT_GRAPHQL_MAX_COST = 10_000  # app/graphql/cost.py: the formula
+DEFAULT_GRAPHQL_TIMEOUT = 10.0  # seconds; app/deadline.py
 
 
 class ConfigError(Exception):
@@ -26,6 +30,19 @@ def _flag(value: str | None, default: bool) -> bool:
 
 def _csv(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+def _positive(env: dict[str, str], name: str, kind: type[N], default: N) -> N:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a positive number") from None
+    if not value > 0 or value == float("inf"):
+        raise ConfigError(f"{name} must be a positive number")
+    return value
 
 
 @dataclass(frozen=True)
@@ -45,6 +62,8 @@ class Settings:
     log_level: str = "INFO"
     log_format: str = "text"  # "json": one JSON object per line (app.logging_json)
     metrics_token: str | None = None  # /metrics wants `Authorization: Bearer <it>`
+    graphql_max_cost: int = DEFAULT_GRAPHQL_MAX_COST
+    graphql_timeout: float = DEFAULT_GRAPHQL_TIMEOUT
 
     @property
     def serves_metrics(self) -> bool:
@@ -74,6 +93,8 @@ class Settings:
                 f"METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_CHARS} characters long"
             )
         return cls(
+            graphql_max_cost=_positive(env, "GRAPHQL_MAX_COST", int, DEFAULT_GRAPHQL_MAX_COST),
+            graphql_timeout=_positive(env, "GRAPHQL_TIMEOUT", float, DEFAULT_GRAPHQL_TIMEOUT),
             database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
             jwt_secret=env.get("JWT_SECRET") or None,
             jwt_public_key=env.get("JWT_PUBLIC_KEY") or None,

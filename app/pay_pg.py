@@ -30,6 +30,7 @@ import asyncpg
 
 from app import errors, events
 from app.db import Database
+from app.deadline import committing
 from app.models import Invoice, M, Payment, Wallet, as_loaded, new_id
 from app.money import Currency, find_currency
 from app.payments import (
@@ -198,6 +199,7 @@ async def _attempt(
         )
     except errors.DomainError as error:
         if key is not None and held is None:
+            committing()  # one statement, committed as it runs (app.deadline)
             kept = await db.pg_fetchrow(
                 conn,
                 KEEP_REFUSAL,
@@ -216,6 +218,7 @@ async def _attempt(
     # The receipt kept under the key: WRITE fills in its balance due, status and wallet
     # balance as it leaves them (they may differ from what READ saw).
     planned = receipt_of(payment_id, invoice, wallet, plan.amount)
+    committing()  # WRITE commits as it runs: past here, no time limit cancels (app.deadline)
     try:
         written = await db.pg_fetchrow(
             conn,

@@ -7,6 +7,7 @@ from types import TracebackType
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import Database
+from app.deadline import committing
 from app.repositories import (
     CustomerRepository,
     IdempotencyRepository,
@@ -53,4 +54,5 @@ class UnitOfWork:
         await self.session.flush()
 
     async def commit(self) -> None:
+        committing()  # a commit is never cancelled halfway by a time limit (app.deadline)
         await self.session.commit()

@@ -40,7 +40,7 @@ from tests.support import (
 )
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-# Attack query of the issue: 20 aliases × 100 invoices × wallets × 100 transactions.
+# Attack query of the issue: 20 aliases x 100 invoices x wallets x 100 transactions.
 ATTACK = (
     "query Attack {"
     + " ".join(
@@ -51,8 +51,8 @@ ATTACK = (
     )
     + "}"
 )
-# Per alias: invoices 1; edges, node, customer, wallets 100 each; transactions 100 × 10
-# wallets; edges, node, payment, amount 100 × 10 × 100 each.
+# Per alias: invoices 1; edges, node, customer, wallets 100 each; transactions 100 x 10
+# wallets; edges, node, payment, amount 100 x 10 x 100 each.
 ATTACK_COST = 20 * (1 + 4 * 100 + 100 * 10 + 4 * 100 * 10 * 100)
 DASHBOARD_PAGES = {
     "invoices": """
@@ -278,7 +278,8 @@ async def test_a_timed_out_mutation_whose_payment_committed_still_answers_it(
     async with client_for(db, graphql_timeout=0.3) as client:
         # The USD wallet is locked past the time limit: `b` waits after `a` committed.
         async with holding(
-            db, "SELECT 1 FROM wallets WHERE customer_id = $1 AND currency = 'USD' FOR UPDATE",
+            db,
+            "SELECT 1 FROM wallets WHERE customer_id = $1 AND currency = 'USD' FOR UPDATE",
             world.ada,
         ):
             paying = asyncio.ensure_future(gql(client, PAY, inputs, world.ada_token))

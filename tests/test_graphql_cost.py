@@ -8,7 +8,8 @@ import asyncio
 import re
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +24,15 @@ from graphql import (
     parse,
 )
 
+from app import admin
 from app.config import ConfigError, Settings
 from app.db import Database, pg_dsn
 from app.graphql.context import Context
 from app.graphql.cost import LIST_MAXIMA, TOO_COMPLEX, document_cost
 from app.graphql.schema import build_schema, schema
+from tests.live import live_server
 from tests.support import (
+    DEMO_CLONE,
     World,
     client_for,
     counting_statements,
@@ -290,3 +294,50 @@ async def test_a_timed_out_mutation_whose_payment_committed_still_answers_it(
     assert result["data"]["a"]["__typename"] == "PayInvoiceSuccess"
     assert result["data"]["b"]["__typename"] == "PayInvoiceSuccess"
     assert (await snapshot(db))["payments"] == [(2,)]
+
+
+# --- the promise, through a live server ---
+
+
+async def stall(db: Database, world: World, **env: str) -> tuple[float, bool]:
+    """The slowest of Bola's one-invoice reads while Ada's attack query runs (seconds; a
+    read that gets no answer within 10 s counts 10), and whether the attack was refused."""
+    async with live_server(db.url, **env) as server, server.client() as client:
+        attack = asyncio.ensure_future(gql(client, ATTACK, None, world.ada_token))
+        await asyncio.sleep(0.2)
+        worst = 0.0
+        for _ in range(5):
+            started = time.perf_counter()
+            try:
+                answer = await asyncio.wait_for(
+                    gql(client, INVOICE, {"n": 9}, world.bola_token), 10
+                )
+                assert answer["data"]["invoice"]["number"] == 9
+                worst = max(worst, time.perf_counter() - started)
+            except TimeoutError:
+                worst = 10.0
+            await asyncio.sleep(0.2)
+        refused = attack.done() and error_codes(attack.result()) == [TOO_COMPLEX]
+        attack.cancel()  # unrefused, it runs for minutes: the server is stopped under it
+        with suppress(BaseException):
+            await attack
+    return worst, refused
+
+
+@pytest.mark.slow
+async def test_another_customers_small_read_answers_while_the_attack_is_sent(
+    db: Database,
+) -> None:
+    needs_row_locks(db)  # a fair figure needs PostgreSQL's concurrency
+    world = await make_world(db)
+    for number in range(100, 200):
+        await invoice(db, number, world.ada, "100")
+    for _ in range(100):
+        for currency in ("NGN", "USD"):
+            await admin.top_up_wallet(db, DEMO_CLONE, world.ada, currency, Decimal("1"))
+    await invoice(db, 9, world.bola, "100")
+    before = await stall(db, world, GRAPHQL_MAX_COST="1000000000", GRAPHQL_TIMEOUT="60")
+    after = await stall(db, world)
+    print(f"\nstall: {before[0]:.2f} s without the cost limit, {after[0]:.2f} s with it")
+    assert not before[1] and after[1]
+    assert after[0] < 2.0

@@ -142,11 +142,7 @@ def build_schema(
 
 
 @cache
-def _built(
-    locked: bool,
-    max_cost: int = DEFAULT_GRAPHQL_MAX_COST,
-    timeout: float = DEFAULT_GRAPHQL_TIMEOUT,
-) -> Schema:
+def _built(locked: bool, max_cost: int, timeout: float) -> Schema:
     return build_schema(locked=locked, max_cost=max_cost, timeout=timeout)
 
 
@@ -157,5 +153,5 @@ def schema_for(settings: Settings) -> Schema:
     return _built(locked, settings.graphql_max_cost, settings.graphql_timeout)
 
 
-schema = _built(False)
+schema = _built(False, DEFAULT_GRAPHQL_MAX_COST, DEFAULT_GRAPHQL_TIMEOUT)
 """The development schema: what `make schema` exports (`app.graphql.schema:schema`)."""

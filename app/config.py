@@ -60,7 +60,7 @@ class Settings:
     environment: str = "development"
     graphiql: bool = True
     log_level: str = "INFO"
-    log_format: str = "text"  # "json": one JSON object per line (app.logging_json)
+    log_format: str = "text"  # "json": one JSON object per line (app.observability.logs)
     metrics_token: str | None = None  # /metrics wants `Authorization: Bearer <it>`
     graphql_max_cost: int = DEFAULT_GRAPHQL_MAX_COST
     graphql_timeout: float = DEFAULT_GRAPHQL_TIMEOUT

@@ -19,11 +19,11 @@ import pytest
 from sqlalchemy import make_url
 from sqlmodel import SQLModel
 
-import app.models  # noqa: F401  (registers the tables)
-from app.db import Database
-from app.migrate import upgrade
-from app.verify import verify_ledger
-from tests.figures import FIGURES
+import app.db.models  # noqa: F401  (registers the tables)
+from app.db.engine import Database
+from app.db.migrate import upgrade
+from app.ledger.verify import verify_ledger
+from tests.support.figures import FIGURES
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -94,7 +94,7 @@ async def db(database_url: str, request: pytest.FixtureRequest) -> AsyncIterator
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Print the figures the reliability tests reported (tests/figures.py)."""
+    """Print the figures the reliability tests reported (tests/support/figures.py)."""
     if FIGURES:
         terminalreporter.section("reliability figures")
         for name, value in FIGURES:

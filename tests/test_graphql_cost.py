@@ -24,13 +24,12 @@ from graphql import (
     parse,
 )
 
-from app import admin
+from app.api.graphql.context import Context
+from app.api.graphql.cost import LIST_MAXIMA, TOO_COMPLEX, document_cost
+from app.api.graphql.schema import build_schema, schema
+from app.billing import admin
 from app.config import ConfigError, Settings
-from app.db import Database, pg_dsn
-from app.graphql.context import Context
-from app.graphql.cost import LIST_MAXIMA, TOO_COMPLEX, document_cost
-from app.graphql.schema import build_schema, schema
-from tests.live import live_server
+from app.db.engine import Database, pg_dsn
 from tests.support import (
     DEMO_CLONE,
     World,
@@ -42,6 +41,7 @@ from tests.support import (
     make_world,
     snapshot,
 )
+from tests.support.live import live_server
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 # Attack query of the issue: 20 aliases x 100 invoices x wallets x 100 transactions.

@@ -6,6 +6,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from dotenv import load_dotenv
 
@@ -19,6 +20,9 @@ LOG_FORMATS = ("json", "text")
 DEFAULT_WS_INIT_TIMEOUT = 3.0
 DEFAULT_WS_MAX_PER_CLIENT = 20
 DEFAULT_WS_MAX_CONNECTIONS = 500
+N = TypeVar("N", int, float)
+DEFAULT_GRAPHQL_MAX_COST = 10_000  # app/graphql/cost.py: the formula
+DEFAULT_GRAPHQL_TIMEOUT = 10.0  # seconds; app/kit/deadline.py
 
 
 class ConfigError(Exception):
@@ -57,6 +61,19 @@ def _csv(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (value or "").split(",") if part.strip())
 
 
+def _positive(env: dict[str, str], name: str, kind: type[N], default: N) -> N:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a positive number") from None
+    if not value > 0 or value == float("inf"):
+        raise ConfigError(f"{name} must be a positive number")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
@@ -77,6 +94,8 @@ class Settings:
     ws_init_timeout: float = DEFAULT_WS_INIT_TIMEOUT  # seconds to send `connection_init`
     ws_max_per_client: int = DEFAULT_WS_MAX_PER_CLIENT  # open websockets per client address
     ws_max_connections: int = DEFAULT_WS_MAX_CONNECTIONS  # open websockets in this process
+    graphql_max_cost: int = DEFAULT_GRAPHQL_MAX_COST
+    graphql_timeout: float = DEFAULT_GRAPHQL_TIMEOUT
 
     @property
     def serves_metrics(self) -> bool:
@@ -106,6 +125,8 @@ class Settings:
                 f"METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_CHARS} characters long"
             )
         return cls(
+            graphql_max_cost=_positive(env, "GRAPHQL_MAX_COST", int, DEFAULT_GRAPHQL_MAX_COST),
+            graphql_timeout=_positive(env, "GRAPHQL_TIMEOUT", float, DEFAULT_GRAPHQL_TIMEOUT),
             database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
             jwt_secret=env.get("JWT_SECRET") or None,
             jwt_public_key=env.get("JWT_PUBLIC_KEY") or None,

@@ -81,16 +81,38 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-async def db(database_url: str, request: pytest.FixtureRequest) -> AsyncIterator[Database]:
-    """A `Database` on a clean schema; after the test, every ledger invariant must hold
-    (unless the test is marked `corrupts_ledger`)."""
-    database = Database(database_url, pool_size=5)
+def postgres_database_url(postgres_url: str) -> str:
+    """A URL to a clean, migrated PostgreSQL database, for what only PostgreSQL does (row
+    locks a read waits on, the hot path's statements)."""
+    asyncio.run(_admin(postgres_url, f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    return postgres_url
+
+
+async def _database(url: str, request: pytest.FixtureRequest) -> AsyncIterator[Database]:
+    database = Database(url, pool_size=5)
     try:
         yield database
         if request.node.get_closest_marker("corrupts_ledger") is None:
             assert await verify_ledger(database) == []
     finally:
         await database.dispose()
+
+
+@pytest.fixture
+async def db(database_url: str, request: pytest.FixtureRequest) -> AsyncIterator[Database]:
+    """A `Database` on a clean schema; after the test, every ledger invariant must hold
+    (unless the test is marked `corrupts_ledger`)."""
+    async for database in _database(database_url, request):
+        yield database
+
+
+@pytest.fixture
+async def postgres_db(
+    postgres_database_url: str, request: pytest.FixtureRequest
+) -> AsyncIterator[Database]:
+    """`db` on PostgreSQL alone."""
+    async for database in _database(postgres_database_url, request):
+        yield database
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -17,6 +17,7 @@ from app.db.repositories import (
     TenantRepository,
     WalletRepository,
 )
+from app.kit.deadline import committing
 
 
 class UnitOfWork:
@@ -53,4 +54,5 @@ class UnitOfWork:
         await self.session.flush()
 
     async def commit(self) -> None:
+        committing()  # a commit is never cancelled halfway by a time limit (app.kit.deadline)
         await self.session.commit()

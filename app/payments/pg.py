@@ -32,6 +32,7 @@ from app import errors
 from app.db.engine import Database
 from app.db.models import Invoice, M, Payment, Wallet, as_loaded, new_id
 from app.events import hub as events
+from app.kit.deadline import committing
 from app.kit.money import Currency, find_currency
 from app.payments.service import (
     PayInvoice,
@@ -199,6 +200,7 @@ async def _attempt(
         )
     except errors.DomainError as error:
         if key is not None and held is None:
+            committing()  # one statement, committed as it runs (app.kit.deadline)
             kept = await db.pg_fetchrow(
                 conn,
                 KEEP_REFUSAL,
@@ -217,6 +219,7 @@ async def _attempt(
     # The receipt kept under the key: WRITE fills in its balance due, status and wallet
     # balance as it leaves them (they may differ from what READ saw).
     planned = receipt_of(payment_id, invoice, wallet, plan.amount)
+    committing()  # WRITE commits as it runs: past here, no time limit cancels (app.kit.deadline)
     try:
         written = await db.pg_fetchrow(
             conn,

@@ -8,6 +8,7 @@ from strawberry.types import Info
 
 from app.api.graphql.context import Context
 from app.api.graphql.types import (
+    MAX_WALLETS,
     Customer,
     Invoice,
     InvoiceConnection,
@@ -45,13 +46,15 @@ class Query:
         rows = await info.context.loaders.wallets_by_customer.load(principal.customer_id)
         return next((Wallet.of(row) for row in rows if row.currency == currency), None)
 
-    @strawberry.field(description="The authenticated customer's wallets.")
+    @strawberry.field(
+        description=f"The authenticated customer's wallets by currency (at most {MAX_WALLETS})."
+    )
     async def wallets(self, info: Info[Context, None]) -> list[Wallet]:
         principal = info.context.require_principal()
         if principal.customer_id is None:
             return []
         rows = await info.context.loaders.wallets_by_customer.load(principal.customer_id)
-        return [Wallet.of(row) for row in rows]
+        return [Wallet.of(row) for row in rows[:MAX_WALLETS]]
 
     @strawberry.field
     async def invoice(self, info: Info[Context, None], number: int) -> Invoice | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from decimal import Decimal
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 import strawberry
@@ -21,9 +21,11 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
+from strawberry.types.execution import ExecutionResult as StrawberryExecutionResult
 
 from app.api.graphql.caches import DocumentCache, derived
-from app.api.graphql.context import bad_input
+from app.api.graphql.context import ClientError, bad_input
+from app.api.graphql.cost import CostLimit
 from app.api.graphql.errors import Error
 from app.api.graphql.limits import limit_extensions
 from app.api.graphql.masking import MaskUnexpectedErrors
@@ -34,7 +36,8 @@ from app.api.graphql.queries import Query
 from app.api.graphql.scalars import DECIMAL
 from app.api.graphql.subscriptions import Subscription, WebSocketSession
 from app.api.graphql.types import Customer, Invoice, Payment, Wallet
-from app.config import Settings
+from app.config import DEFAULT_GRAPHQL_MAX_COST, DEFAULT_GRAPHQL_TIMEOUT, Settings
+from app.kit.deadline import TimedOut, within
 from app.kit.text import storable
 
 
@@ -81,7 +84,24 @@ class RefuseUnstorableText(SchemaExtension):
 log = logging.getLogger("invoicepay.graphql")
 
 
+def query_timeout(seconds: float) -> ClientError:
+    error = ClientError(f"The query ran longer than {seconds:g} s and was stopped", "QUERY_TIMEOUT")
+    assert error.extensions is not None
+    error.extensions["timeout"] = seconds
+    return error
+
+
 class Schema(strawberry.Schema):
+    timeout: float = DEFAULT_GRAPHQL_TIMEOUT
+
+    async def execute(self, *args: Any, **kwargs: Any) -> StrawberryExecutionResult:
+        """Every document over HTTP, within `GRAPHQL_TIMEOUT` (app.kit.deadline): cancelled at
+        the time limit, unless it has begun to commit, and then answered QUERY_TIMEOUT."""
+        try:
+            return await within(self.timeout, super().execute(*args, **kwargs))
+        except TimedOut:
+            return StrawberryExecutionResult(data=None, errors=[query_timeout(self.timeout)])
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -91,11 +111,16 @@ class Schema(strawberry.Schema):
             log.debug("GraphQL error for the client: %s", error.message)
 
 
-def build_schema(*, locked: bool) -> Schema:
-    """The schema with its protections (app/graphql/limits.py). The exported SDL is the
-    same in every environment; `locked` hides "Did you mean …" suggestions and refuses
-    `__schema` / `__type`."""
-    return Schema(
+def build_schema(
+    *,
+    locked: bool,
+    max_cost: int = DEFAULT_GRAPHQL_MAX_COST,
+    timeout: float = DEFAULT_GRAPHQL_TIMEOUT,
+) -> Schema:
+    """The schema with its protections (app/graphql/limits.py, app/graphql/cost.py). The
+    exported SDL is the same in every environment; `locked` hides "Did you mean …"
+    suggestions and refuses `__schema` / `__type`."""
+    built = Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -106,23 +131,27 @@ def build_schema(*, locked: bool) -> Schema:
             MaskUnexpectedErrors,
             *limit_extensions(locked=locked),
             DocumentCache,
+            partial(CostLimit, max_cost=max_cost),  # after validation, which it relies on
             RefuseUnstorableText,
             WebSocketSession,
             PaymentGate,
         ],
     )
+    built.timeout = timeout
+    return built
 
 
 @cache
-def _built(locked: bool) -> Schema:
-    return build_schema(locked=locked)
+def _built(locked: bool, max_cost: int, timeout: float) -> Schema:
+    return build_schema(locked=locked, max_cost=max_cost, timeout=timeout)
 
 
 def schema_for(settings: Settings) -> Schema:
     """The schema `settings` call for, built once per process: locked in production,
     unless GraphiQL is on there (GRAPHIQL=on)."""
-    return _built(settings.is_production and not settings.graphiql)
+    locked = settings.is_production and not settings.graphiql
+    return _built(locked, settings.graphql_max_cost, settings.graphql_timeout)
 
 
-schema = _built(False)
+schema = _built(False, DEFAULT_GRAPHQL_MAX_COST, DEFAULT_GRAPHQL_TIMEOUT)
 """The development schema: what `make schema` exports (`app.api.graphql.schema:schema`)."""

@@ -18,6 +18,10 @@ from app.kit.money import find_currency, to_decimal
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 20
+# The most a list without pagination returns: a query's cost counts it at this size
+# (app/graphql/cost.py), so no resolver may return more.
+MAX_WALLETS = 10
+MAX_INVOICE_PAYMENTS = 50
 # Keys are BIGINTs: a cursor beyond one names no position, and a database handed such a
 # value fails (a 500 whose log would echo it) instead of answering an empty page.
 MAX_CURSOR_KEY = 2**63 - 1
@@ -121,10 +125,10 @@ class Customer(Node):
             created_at=row.created_at,
         )
 
-    @strawberry.field
+    @strawberry.field(description=f"The customer's wallets by currency (at most {MAX_WALLETS}).")
     async def wallets(self, info: Info[Context, None]) -> list[Wallet]:
         rows = await info.context.loaders.wallets_by_customer.load(self.row.id)
-        return [Wallet.of(row) for row in rows]
+        return [Wallet.of(row) for row in rows[:MAX_WALLETS]]
 
 
 @strawberry.type
@@ -251,10 +255,12 @@ class Invoice(Node):
             created_at=row.created_at,
         )
 
-    @strawberry.field
+    @strawberry.field(
+        description=f"The invoice's payments, oldest first (the first {MAX_INVOICE_PAYMENTS})."
+    )
     async def payments(self, info: Info[Context, None]) -> list[Payment]:
         rows = await info.context.loaders.payments_by_invoice.load(self.row.id)
-        return [Payment.of(row) for row in rows]
+        return [Payment.of(row) for row in rows[:MAX_INVOICE_PAYMENTS]]
 
     @strawberry.field
     async def customer(self, info: Info[Context, None]) -> Customer | None:

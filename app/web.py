@@ -23,7 +23,7 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
-from app import metrics, rest
+from app import metrics, rest, strict_json
 from app.auth import AuthError, Principal, TokenVerifier
 from app.config import Settings
 from app.db import Database
@@ -39,6 +39,7 @@ from app.logging_json import JsonFormatter
 from app.openapi import OPENAPI_PATH, openapi_document
 from app.ratelimit import RateLimiter
 from app.request_context import RequestContextMiddleware, configure_logging, send_error
+from app.strict_json import DuplicateKey
 from app.unavailable import RETRY_AFTER_SECONDS, SERVICE_UNAVAILABLE_CODE
 
 log = logging.getLogger("invoicepay")
@@ -91,11 +92,23 @@ class GraphQLApp(GraphQL[Context, None]):
     def encode_json(self, data: object) -> str | bytes:
         return encode_json(data)
 
+    def parse_json(self, data: str | bytes) -> Any:
+        """An HTTP request's JSON (body, or GET's `variables`): a repeated key is a 400
+        with no data, naming the key (DESIGN "Money inputs have one meaning or none")."""
+        try:
+            return self.decode_json(data)
+        except DuplicateKey as error:
+            raise HTTPException(400, f"Duplicate key in JSON: {error.path}") from None
+
     def decode_json(self, data: str | bytes) -> object:
         """A GraphQL request is a JSON object (or an array: a batch, refused later); any
-        other body, undecodable bytes or nesting past the parser's reach is a 400."""
+        other body, undecodable bytes or nesting past the parser's reach is a 400. A
+        repeated key raises DuplicateKey, a JSONDecodeError: a websocket message with one
+        closes the connection (4400) as any other message that is not JSON."""
         try:
-            decoded = json.loads(data)
+            decoded = strict_json.loads(data)
+        except DuplicateKey:
+            raise
         except (ValueError, RecursionError):
             raise HTTPException(400, "Unable to parse request body as JSON") from None
         if not isinstance(decoded, dict | list):

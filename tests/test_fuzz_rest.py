@@ -8,17 +8,22 @@ are steered to an invoice of her tenant in its currency, so the fuzzed amounts, 
 flags and texts reach the payment service itself; the rest come from another customer, an
 admin, another tenant's customer, or carry no or a forged token. After the run, every
 ledger invariant must still hold (tests/fuzz_world.py).
+
+Then Hypothesis writes payable bodies with one second meaning each (an unknown or misspelt
+field, a repeated key, a number in another script's digits): every one is refused with 400
+`param` naming the field, and nothing moves (DESIGN "Money inputs have one meaning or none").
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.python.asgi import get_client, shutdown_lifespans
@@ -30,11 +35,24 @@ from schemathesis.specs.openapi.checks import (
 )
 from starlette.applications import Starlette
 
+from app import rest
+from app.auth import Principal
+from app.db import Database
 from app.openapi import OPENAPI_PATH, openapi_document
 from app.web import create_app
 from tests import fuzz_world
-from tests.fuzz_world import CURRENCIES, FORGED, INVOICES, NOBODY, Books, Case, Tally
-from tests.support import DEMO_CLONE
+from tests.figures import report
+from tests.fuzz_world import (
+    CURRENCIES,
+    FORGED,
+    INVOICES,
+    NOBODY,
+    OPEN_INVOICES,
+    Books,
+    Case,
+    Tally,
+)
+from tests.support import DEMO_CLONE, snapshot
 from tests.support import test_settings as settings_for
 
 SUITE = "schemathesis REST pay"
@@ -140,3 +158,139 @@ def test_fuzzed_payments_never_fail_and_match_the_document(
     response = case.call_and_validate(app=app, checks=CHECKS)
     code = response.headers.get("x-error-code", [""])[0]  # lower-case names, lists of values
     tally.count(case, who, f"{response.status_code} {code}".strip())
+
+
+# --- one meaning or none ----------------------------------------------------------------
+
+SECOND_MEANINGS = 200  # bodies per backend
+# Zero to nine in scripts Decimal() and int() read as ASCII digits: Arabic-Indic, Extended
+# Arabic-Indic, fullwidth, Devanagari (by code point: they look like other characters).
+OTHER_DIGITS = [
+    "".join(chr(zero + digit) for digit in range(10)) for zero in (0x660, 0x6F0, 0xFF10, 0x966)
+]
+NUMBERS = {"invoice", "exchangeRate", "chargeTotalCurrent"}
+Pairs = list[tuple[str, Any]]
+
+
+def encoded(pairs: Pairs) -> str:
+    """A JSON object written from its pairs, so a key may come twice; a nested object is
+    a list of pairs, `Raw` text goes in as is."""
+    items = []
+    for key, value in pairs:
+        if isinstance(value, list):
+            text = encoded(value)
+        elif isinstance(value, Raw):
+            text = value.text
+        else:
+            text = json.dumps(value)
+        items.append(f"{json.dumps(key)}: {text}")
+    return "{" + ", ".join(items) + "}"
+
+
+class Raw:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+@st.composite
+def payable(draw: st.DrawFn) -> Pairs:
+    """A body that would pay part of one of Ada's open invoices."""
+    number, _, currency = draw(st.sampled_from(OPEN_INVOICES))
+    part: Pairs = [("currency", currency), ("exchangeRate", 1)]
+    part.append(("chargeTotalCurrent", draw(st.integers(1, 9))))
+    body: Pairs = [("invoice", number), ("currency", currency)]
+    if draw(st.booleans()):
+        body.insert(0, ("cloneId", DEMO_CLONE))
+    body.append((rest.PART, draw(st.permutations(part))))
+    return body
+
+
+def misspelt(name: str, draw: st.DrawFn) -> str:
+    """`name` with one letter's case flipped, one character dropped, or one added."""
+    at = draw(st.integers(0, len(name) - 1))
+    how = draw(st.sampled_from(["case", "drop", "add"]))
+    if how == "case":
+        return name[:at] + name[at].swapcase() + name[at + 1 :]
+    if how == "drop":
+        return name[:at] + name[at + 1 :]
+    return name[:at] + draw(st.characters(codec="utf-8")) + name[at:]
+
+
+@st.composite
+def second_meaning(draw: st.DrawFn) -> tuple[Pairs, Pairs, str]:
+    """A payable body, the same body with one second meaning, and the `param` that names it."""
+    clean = draw(payable())
+    body = [(key, list(value) if isinstance(value, list) else value) for key, value in clean]
+    in_part = draw(st.booleans())
+    level, known, prefix = (
+        (body[-1][1], rest.PART_FIELDS, f"{rest.PART}.")
+        if in_part
+        else (body, rest.BODY_FIELDS, "")
+    )
+    at = draw(st.integers(0, len(level) - 1))
+    key, value = level[at]
+    kind = draw(st.sampled_from(["unknown", "misspelt", "duplicate", "digits"]))
+    if kind == "digits" and key not in NUMBERS:
+        kind = "duplicate"
+    if kind == "unknown":
+        name = draw(st.text(max_size=40).filter(lambda name: name not in known))
+        level.insert(draw(st.integers(0, len(level))), (name, draw(st.integers() | st.text())))
+        return clean, body, prefix + name
+    if kind == "misspelt":
+        name = misspelt(key, draw)
+        if name in known:  # "currency" is a name at both levels, and none is one edit away
+            name += "x"
+        level[at] = (name, value)
+        return clean, body, prefix + name
+    if kind == "duplicate":
+        again = value if draw(st.booleans()) else draw(st.integers(1, 10**6) | st.text())
+        level.insert(draw(st.integers(at + 1, len(level))), (key, again))
+        return clean, body, prefix + key
+    digits = draw(st.sampled_from(OTHER_DIGITS))
+    written = "".join(digits[int(digit)] for digit in str(value))
+    if draw(st.booleans()):
+        level[at] = (key, written)  # a string where a number belongs
+        return clean, body, prefix + key
+    level[at] = (key, Raw(written))  # a bare number in other digits: not JSON
+    return clean, body, "body"
+
+
+async def _books_of(url: str) -> dict[str, Any]:
+    db = Database(url, pool_size=1)
+    try:
+        return await snapshot(db)
+    finally:
+        await db.dispose()
+
+
+def test_a_body_with_a_second_meaning_moves_nothing(
+    app: Starlette, books: Books, database_url: str
+) -> None:
+    token = books.tokens["ada"]
+    ada = Principal(DEMO_CLONE, books.ids["ada"], frozenset({"payments"}), "jti")
+    before = asyncio.run(_books_of(database_url))
+    refused: dict[str, int] = {}
+
+    @given(second_meaning())
+    @settings(max_examples=SECOND_MEANINGS, derandomize=True, database=None, deadline=None)
+    def refused_with_its_name(drawn: tuple[Pairs, Pairs, str]) -> None:
+        clean, body, param = drawn
+        # the body without its second meaning is a well-formed payment
+        rest.to_command(rest.load_object(encoded(clean).encode()), ada, None)
+        response = client.post(
+            rest.PATH,
+            data=encoded(body).encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        assert response.status_code == 400, (encoded(body), response.text)
+        answer = response.json()
+        assert answer == {"message": rest.MISSING_PARAMETERS, "param": rest.param_name(param)}
+        refused[param] = refused.get(param, 0) + 1
+
+    with get_client(app) as client:
+        refused_with_its_name()
+    assert asyncio.run(_books_of(database_url)) == before
+    report(
+        f"second meanings ({fuzz_world.backend(database_url)})",
+        f"{sum(refused.values())} bodies refused, {len(refused)} distinct params, nothing moved",
+    )

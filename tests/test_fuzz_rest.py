@@ -264,7 +264,7 @@ async def _books_of(url: str) -> dict[str, Any]:
 
 
 def test_a_body_with_a_second_meaning_moves_nothing(
-    app: Starlette, books: Books, database_url: str
+    app: Any, books: Books, database_url: str
 ) -> None:
     token = books.tokens["ada"]
     ada = Principal(DEMO_CLONE, books.ids["ada"], frozenset({"payments"}), "jti")

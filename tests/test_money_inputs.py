@@ -18,6 +18,7 @@ from starlette.types import Message
 
 from app import rest, strict_json
 from app.db import Database
+from app.openapi import openapi_document
 from app.web import create_app
 from tests.support import (
     client_for,
@@ -355,3 +356,14 @@ def test_duplicate_detection_costs_little_per_request() -> None:
     strict = min(per_call(strict_json.loads) for _ in range(3))
     print(f"decode: json.loads {plain:.2f} µs, strict_json.loads {strict:.2f} µs")
     assert strict < plain + 20  # µs: well under a request's own cost (~1 ms)
+
+
+def test_the_openapi_request_schema_lists_exactly_the_fields_the_route_takes() -> None:
+    # the route's field sets and the hand-written document cannot drift apart
+    operation = openapi_document()["paths"][PATH]["post"]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    part_schema = schema["properties"][rest.PART]
+    assert set(schema["properties"]) == rest.BODY_FIELDS
+    assert set(part_schema["properties"]) == rest.PART_FIELDS
+    assert schema["additionalProperties"] is False
+    assert part_schema["additionalProperties"] is False

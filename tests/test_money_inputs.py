@@ -16,9 +16,10 @@ import httpx
 import pytest
 from starlette.types import Message
 
-from app import rest, strict_json
-from app.db import Database
-from app.openapi import openapi_document
+from app import strict_json
+from app.api.rest import route as rest
+from app.api.rest.openapi import openapi_document
+from app.db.engine import Database
 from app.web import create_app
 from tests.support import (
     client_for,

@@ -41,6 +41,8 @@ from app.http.health import HEALTHZ_PATH, READYZ_PATH, Readiness, healthz
 from app.http.ratelimit import RateLimiter
 from app.http.request_context import RequestContextMiddleware, configure_logging, send_error
 from app.http.websocket_limits import WebSocketLimit
+from app.kit import strict_json
+from app.kit.strict_json import DuplicateKey
 from app.observability import metrics
 from app.observability.logs import JsonFormatter
 
@@ -97,11 +99,23 @@ class GraphQLApp(GraphQL[Context, None]):
     def encode_json(self, data: object) -> str | bytes:
         return encode_json(data)
 
+    def parse_json(self, data: str | bytes) -> Any:
+        """An HTTP request's JSON (body, or GET's `variables`): a repeated key is a 400
+        with no data, naming the key (DESIGN "Money inputs have one meaning or none")."""
+        try:
+            return self.decode_json(data)
+        except DuplicateKey as error:
+            raise HTTPException(400, f"Duplicate key in JSON: {error.path}") from None
+
     def decode_json(self, data: str | bytes) -> object:
         """A GraphQL request is a JSON object (or an array: a batch, refused later); any
-        other body, undecodable bytes or nesting past the parser's reach is a 400."""
+        other body, undecodable bytes or nesting past the parser's reach is a 400. A
+        repeated key raises DuplicateKey, a JSONDecodeError: a websocket message with one
+        closes the connection (4400) as any other message that is not JSON."""
         try:
-            decoded = json.loads(data)
+            decoded = strict_json.loads(data)
+        except DuplicateKey:
+            raise
         except (ValueError, RecursionError):
             raise HTTPException(400, "Unable to parse request body as JSON") from None
         if not isinstance(decoded, dict | list):

@@ -53,6 +53,7 @@ from sqlalchemy import text
 from app.api.graphql.schema import schema as app_schema
 from app.api.graphql.types import encode_cursor
 from app.api.rest.openapi import openapi_document
+from app.api.rest.route import MISSING_PARAMETERS
 from app.api.rest.route import PATH as REST_PATH
 from app.billing import admin
 from app.db.engine import Database
@@ -287,7 +288,8 @@ def assert_well_formed(answer: Answer, where: object) -> None:
     if isinstance(body, dict) and "errors" in body:
         codes = [e.get("extensions", {}).get("code") for e in body["errors"]]
         assert set(codes) <= {"FORBIDDEN"}, (where, body)
-    assert body != {"message": "Missing One or More Required Parameters"}, where
+    refused = isinstance(body, dict) and body.get("message") == MISSING_PARAMETERS
+    assert not refused, (where, body)
 
 
 # --- probes --------------------------------------------------------------------------------

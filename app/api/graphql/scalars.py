@@ -9,8 +9,10 @@ from typing import Any
 import strawberry
 from graphql import StringValueNode, ValueNode
 
-# Plain decimal notation only: no exponent, NaN or Infinity, at most 40 digits.
-_DECIMAL = re.compile(r"^-?\d{1,24}(\.\d{1,16})?$")
+# Plain decimal notation only: no exponent, NaN or Infinity, at most 40 digits. ASCII
+# digits only (`\d` and Decimal() read Arabic-Indic, fullwidth or Devanagari ones too),
+# matched whole (`$` would let a trailing newline through, which Decimal() strips).
+_DECIMAL = re.compile(r"-?[0-9]{1,24}(\.[0-9]{1,16})?")
 
 
 class InvalidDecimal(ValueError):
@@ -21,7 +23,7 @@ def parse_decimal(value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise InvalidDecimal('Decimal must be a string such as "15000.00"')
     text = str(value)
-    if not _DECIMAL.match(text):
+    if not _DECIMAL.fullmatch(text):
         raise InvalidDecimal('Decimal must be a plain decimal string such as "15000.00"')
     return Decimal(text)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.api.rest import route as rest
+from app.db.unavailable import SERVICE_UNAVAILABLE, SERVICE_UNAVAILABLE_CODE
 from app.http.guard import ACCESS_DENIED
 from app.http.ratelimit import TOO_MANY_REQUESTS
 from app.http.request_context import UNEXPECTED_ERROR
@@ -40,10 +41,20 @@ _REPLAYED = {
 }
 
 
-def _message(*messages: str) -> dict[str, Any]:
+_PARAM = {
+    "param": {
+        "type": "string",
+        "description": "With `Missing One or More Required Parameters`: the field missing, "
+        "mistyped, unknown or repeated, as a path (e.g. "
+        "`partPaymentFromWalletBalance.chargeTotalCurrent`), or `body`.",
+    }
+}
+
+
+def _message(*messages: str, **more: Any) -> dict[str, Any]:
     return {
         "type": "object",
-        "properties": {"message": {"type": "string", "enum": list(messages)}},
+        "properties": {"message": {"type": "string", "enum": list(messages)}, **more},
         "required": ["message"],
     }
 
@@ -52,10 +63,11 @@ def _error(
     description: str,
     *messages: str,
     headers: dict[str, Any] | None = None,
+    properties: dict[str, Any] | None = None,
 ) -> Any:
     response: dict[str, Any] = {
         "description": description,
-        "content": {"application/json": {"schema": _message(*messages)}},
+        "content": {"application/json": {"schema": _message(*messages, **(properties or {}))}},
         "headers": {
             **_REQUEST_ID,
             "X-Error-Code": {**_ERROR_CODE, "required": True},
@@ -73,9 +85,14 @@ def _optional(type_: str, description: str = "", **keywords: Any) -> dict[str, A
     return schema
 
 
+_UNKNOWN_REFUSED = (
+    " Any other field (a misspelt one too) or a repeated key is refused with 400, its "
+    "path in `param`."
+)
 _PART_PAYMENT = _optional(
     "object",
-    "How to pay: which wallet, at what rate, how much, against which balance.",
+    "How to pay: which wallet, at what rate, how much, against which balance." + _UNKNOWN_REFUSED,
+    additionalProperties=False,
     properties={
         "currency": _optional(
             "string",
@@ -120,6 +137,8 @@ _REQUEST = {
         "accountingCode": _optional("string", maxLength=100),
     },
     "required": ["invoice", "currency"],
+    "additionalProperties": False,
+    "description": "The payment." + _UNKNOWN_REFUSED,
 }
 
 _REQUEST_EXAMPLE = rest.SEED_EXAMPLE
@@ -200,11 +219,12 @@ def openapi_document() -> dict[str, Any]:
                 "headers": {**_REQUEST_ID, **_RATE_HEADERS, **_REPLAYED},
             },
             "400": _error(
-                "A parameter missing or mistyped (malformed JSON included), or the payment "
-                "cannot be made as asked.",
+                "A parameter missing, mistyped, unknown or repeated (malformed JSON "
+                "included; `param` names it), or the payment cannot be made as asked.",
                 rest.MISSING_PARAMETERS,
                 *_messages(400),
                 headers={**_RATE_HEADERS, **_REPLAYED},
+                properties=_PARAM,
             ),
             "401": _error(
                 "Token missing, invalid, expired or revoked.",
@@ -256,6 +276,35 @@ def openapi_document() -> dict[str, Any]:
                     }
                 },
                 "headers": {**_REQUEST_ID, "X-Error-Code": {**_ERROR_CODE, "required": True}},
+            },
+            "503": {
+                "description": "The database (or the rate-limit store) cannot serve now; "
+                "nothing was paid. Retry after `Retry-After` seconds, with the same "
+                "Idempotency-Key.",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "message": {"type": "string", "const": SERVICE_UNAVAILABLE},
+                                "requestId": {"type": "string"},
+                            },
+                            "required": ["message", "requestId"],
+                        }
+                    }
+                },
+                "headers": {
+                    **_REQUEST_ID,
+                    "X-Error-Code": {
+                        "schema": {"type": "string", "const": SERVICE_UNAVAILABLE_CODE},
+                        "required": True,
+                    },
+                    "Retry-After": {
+                        "schema": {"type": "integer"},
+                        "required": True,
+                        "description": "Seconds.",
+                    },
+                },
             },
         },
     }

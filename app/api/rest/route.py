@@ -7,7 +7,6 @@ No business rule lives here.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -22,6 +21,7 @@ from app.http.gate import Gate
 from app.http.guard import ACCESS_DENIED
 from app.http.ratelimit import TOO_MANY_REQUESTS, RateDecision
 from app.kit.money import require_currency, to_decimal
+from app.kit.strict_json import DuplicateKey, loads_exact
 from app.kit.text import storable
 from app.payments.service import PayInvoice, PaymentReceipt, pay_invoice
 
@@ -45,6 +45,26 @@ FORBIDDEN = "FORBIDDEN"
 RATE_LIMITED = "RATE_LIMITED"
 BAD_USER_INPUT = "BAD_USER_INPUT"
 PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+
+PART = "partPaymentFromWalletBalance"
+# Every field the body may hold, at each level; any other is refused (Stripe's rule: a
+# misspelt `chargeTotalCurrent` must not turn a part payment into paying the whole invoice).
+BODY_FIELDS = frozenset(
+    {
+        "cloneId",
+        "invoice",
+        "currency",
+        PART,
+        "applyEarlyPaymentDiscount",
+        "reference",
+        "memo",
+        "accountingCode",
+    }
+)
+PART_FIELDS = frozenset({"currency", "exchangeRate", "chargeTotalBefore", "chargeTotalCurrent"})
+MAX_PARAM_CHARS = 200  # of a 400 answer's `param`, which may echo a client's unknown key
+# The service's names of what REST takes from a header, as REST names them.
+HEADER_PARAMS = {"idempotencyKey": "Idempotency-Key"}
 
 # The seed document's example request (against the demo tenant).
 SEED_EXAMPLE: dict[str, Any] = {
@@ -106,14 +126,13 @@ async def read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number")
-
-
 def load_object(raw: bytes) -> dict[str, Any]:
-    """The body as a JSON object, numbers as int or Decimal; InvalidRequest otherwise."""
+    """The body as a JSON object, numbers as int or Decimal; InvalidRequest otherwise
+    (a repeated key too, named by its path)."""
     try:
-        body = json.loads(raw, parse_float=Decimal, parse_constant=_refuse_constant)
+        body = loads_exact(raw)
+    except DuplicateKey as error:
+        raise errors.InvalidRequest(error.path, "DUPLICATE_KEY") from None
     except (ValueError, RecursionError):
         raise errors.InvalidRequest("body", "NOT_JSON") from None
     if not isinstance(body, dict):
@@ -178,26 +197,64 @@ def clone_id_of(body: dict[str, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def param_name(path: str) -> str:
+    """A field's path as the 400 answer names it: the client's own text, cut short, and a
+    lone surrogate (which JSON escapes can carry) written out, as orjson refuses one."""
+    path = HEADER_PARAMS.get(path, path)
+    return path.encode("utf-8", "backslashreplace").decode()[:MAX_PARAM_CHARS]
+
+
+def _only_known(data: dict[str, Any], known: frozenset[str], prefix: str = "") -> None:
+    for name in data:
+        if name not in known:
+            raise errors.InvalidRequest(prefix + name, "UNKNOWN_FIELD")
+
+
+@dataclass(frozen=True)
+class _Part:
+    amount: Decimal | None
+    wallet_currency: str | None
+    exchange_rate: Decimal | None
+    expected_balance_due: Decimal | None
+
+
+def _part(part: dict[str, Any]) -> _Part:
+    """`partPaymentFromWalletBalance`; a refused field is named by its whole path."""
+    try:
+        return _Part(
+            amount=_number(part, "chargeTotalCurrent"),
+            wallet_currency=_text(part, "currency"),
+            exchange_rate=_number(part, "exchangeRate"),
+            expected_balance_due=_number(part, "chargeTotalBefore"),
+        )
+    except errors.InvalidRequest as error:
+        raise errors.InvalidRequest(f"{PART}.{error.field}", error.reason) from None
+
+
 def to_command(body: dict[str, Any], principal: Principal, key: str | None) -> PayInvoice:
     """The body, field by field, as the same command the GraphQL mutation builds."""
+    _only_known(body, BODY_FIELDS)
+    part_body = body.get(PART)
+    if part_body is None:
+        part_body = {}
+    if isinstance(part_body, dict):
+        _only_known(part_body, PART_FIELDS, f"{PART}.")
     _text(body, "cloneId")
-    part = body.get("partPaymentFromWalletBalance")
-    if part is None:
-        part = {}
-    if not isinstance(part, dict):
-        raise errors.InvalidRequest("partPaymentFromWalletBalance", "NOT_AN_OBJECT")
+    if not isinstance(part_body, dict):
+        raise errors.InvalidRequest(PART, "NOT_AN_OBJECT")
     invoice = _integer(body, "invoice", required=True)
     currency = _text(body, "currency", required=True)
     assert invoice is not None and currency is not None
+    part = _part(part_body)
     return PayInvoice(
         tenant_id=principal.tenant_id,
         customer_id=principal.customer_id or "",
         invoice_number=invoice,
         currency=currency,
-        amount=_number(part, "chargeTotalCurrent"),
-        wallet_currency=_text(part, "currency"),
-        exchange_rate=_number(part, "exchangeRate"),
-        expected_balance_due=_number(part, "chargeTotalBefore"),
+        amount=part.amount,
+        wallet_currency=part.wallet_currency,
+        exchange_rate=part.exchange_rate,
+        expected_balance_due=part.expected_balance_due,
         apply_early_payment_discount=_flag(body, "applyEarlyPaymentDiscount"),
         reference=_text(body, "reference"),
         memo=_text(body, "memo"),
@@ -269,10 +326,10 @@ class PayRoute:
                 raise body
             command = to_command(body, principal, request.headers.get("idempotency-key"))
             receipt = await pay_invoice(gate.db, command)
-        except errors.InvalidRequest:
+        except errors.InvalidRequest as error:
             return respond(
                 400,
-                {"message": MISSING_PARAMETERS},
+                {"message": MISSING_PARAMETERS, "param": param_name(error.field)},
                 {**limit_headers, "X-Error-Code": BAD_USER_INPUT},
             )
         except errors.DomainError as error:

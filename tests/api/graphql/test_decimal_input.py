@@ -103,7 +103,13 @@ async def test_a_variable_that_is_not_a_decimal_string_is_rejected(
     assert await snapshot(db) == before
 
 
-@pytest.mark.parametrize("literal", ["50.5", "true", '"NaN"', '"1e5"', '"1,000"', '""'])
+# Other scripts' digits, as GraphQL string escapes: Arabic-Indic 10, fullwidth 10.
+OTHER_DIGITS = ['"\\u0661\\u0660"', '"\\uff11\\uff10.00"']
+
+
+@pytest.mark.parametrize(
+    "literal", ["50.5", "true", '"NaN"', '"1e5"', '"1,000"', '""', *OTHER_DIGITS]
+)
 async def test_a_literal_that_is_not_a_decimal_string_is_a_validation_error(
     db: Database, literal: str
 ) -> None:

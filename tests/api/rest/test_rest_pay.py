@@ -151,10 +151,14 @@ async def refused(
 
 
 def assert_answer(response: httpx.Response, status: int, message: str, code: str) -> None:
-    """Exactly `{"message": message}` with `status`, and the machine code in X-Error-Code."""
+    """Exactly `{"message": message}` with `status`, and the machine code in X-Error-Code
+    (a 400 for a parameter also names it in `param`)."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/json"
-    assert response.json() == {"message": message}
+    body = response.json()
+    if message == MISSING_PARAMETERS:
+        assert isinstance(body.pop("param"), str), response.text
+    assert body == {"message": message}
     assert response.headers["X-Error-Code"] == code
 
 

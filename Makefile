@@ -47,7 +47,7 @@ lint: install
 	@# The app's imports against its runtime dependencies; then tests', bench's and
 	@# scripts' imports against every group (declared, not only installed by chance).
 	$(BIN)/deptry .
-	$(BIN)/deptry . --exclude '\.venv|app|build' --ignore DEP002,DEP004
+	$(BIN)/deptry . --exclude '^(\.venv|app|build)/' --ignore DEP002,DEP004
 	$(BIN)/python scripts/schema_breaking.py
 
 typecheck: install

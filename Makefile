@@ -61,7 +61,7 @@ test: lint typecheck browser
 	$(BIN)/pytest -q
 
 schema: install
-	$(BIN)/strawberry export-schema app.graphql.schema:schema --output schema.graphql
+	$(BIN)/strawberry export-schema app.api.graphql.schema:schema --output schema.graphql
 
 # Not part of `test`: a few minutes of load against a throwaway database on the local
 # PostgreSQL (BENCH_DATABASE_URL for another); BENCH_ARGS=--quick for a smoke run.

@@ -44,7 +44,7 @@ class Settings:
     environment: str = "production"
     graphiql: bool = False
     log_level: str = "INFO"
-    log_format: str = "text"  # "json": one JSON object per line (app.logging_json)
+    log_format: str = "text"  # "json": one JSON object per line (app.observability.logs)
     metrics_token: str | None = None  # /metrics wants `Authorization: Bearer <it>`
 
     @property

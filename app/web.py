@@ -7,6 +7,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any, cast
 
 import orjson
@@ -23,23 +24,27 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
-from app import metrics, rest
-from app.auth import AuthError, Principal, TokenVerifier
+from app.api.graphql.context import Context
+from app.api.graphql.schema import schema_for
+from app.api.graphql.subscriptions import accept_connection
+from app.api.rest import route as rest
+from app.api.rest.openapi import OPENAPI_PATH, openapi_document
+from app.auth.tokens import AuthError, Principal, TokenVerifier
 from app.config import Settings
-from app.db import Database
-from app.events import EventHub, committed_notices
-from app.gate import Gate
-from app.graphiql import GraphiQLPage, static_routes
-from app.graphql.context import Context
-from app.graphql.schema import schema_for
-from app.graphql.subscriptions import accept_connection
-from app.guard import TrafficGuard, TrafficGuardMiddleware
-from app.health import HEALTHZ_PATH, READYZ_PATH, Readiness, healthz
-from app.logging_json import JsonFormatter
-from app.openapi import OPENAPI_PATH, openapi_document
-from app.ratelimit import RateLimiter
-from app.request_context import RequestContextMiddleware, configure_logging, send_error
-from app.unavailable import RETRY_AFTER_SECONDS, SERVICE_UNAVAILABLE_CODE
+from app.db.engine import Database
+from app.db.unavailable import RETRY_AFTER_SECONDS, SERVICE_UNAVAILABLE_CODE
+from app.events.hub import EventHub, committed_notices
+from app.http.gate import Gate
+from app.http.graphiql import GraphiQLPage, static_routes
+from app.http.guard import TrafficGuard, TrafficGuardMiddleware
+from app.http.health import HEALTHZ_PATH, READYZ_PATH, Readiness, healthz
+from app.http.ratelimit import RateLimiter
+from app.http.request_context import RequestContextMiddleware, configure_logging, send_error
+from app.http.websocket_limits import WebSocketLimit
+from app.kit import strict_json
+from app.kit.strict_json import DuplicateKey
+from app.observability import metrics
+from app.observability.logs import JsonFormatter
 
 log = logging.getLogger("invoicepay")
 
@@ -50,7 +55,10 @@ class GraphQLApp(GraphQL[Context, None]):
 
     def __init__(self, gate: Gate, settings: Settings) -> None:
         super().__init__(
-            schema_for(settings), graphql_ide="graphiql" if settings.graphiql else None
+            schema_for(settings),
+            graphql_ide="graphiql" if settings.graphiql else None,
+            # A socket that never sends `connection_init` is closed with 4408 after this.
+            connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout),
         )
         self.gate = gate
         # Subscriptions speak graphql-transport-ws only (token in `connection_init`).
@@ -59,7 +67,7 @@ class GraphQLApp(GraphQL[Context, None]):
         self.graphiql_page = GraphiQLPage(gate, settings)
 
     async def render_graphql_ide(self, request: Request) -> Response:
-        """GraphiQL from the app's own files (app.graphiql), never from a CDN."""
+        """GraphiQL from the app's own files (app.http.graphiql), never from a CDN."""
         return await self.graphiql_page.response(request)
 
     async def get_context(
@@ -91,11 +99,23 @@ class GraphQLApp(GraphQL[Context, None]):
     def encode_json(self, data: object) -> str | bytes:
         return encode_json(data)
 
+    def parse_json(self, data: str | bytes) -> Any:
+        """An HTTP request's JSON (body, or GET's `variables`): a repeated key is a 400
+        with no data, naming the key (DESIGN "Money inputs have one meaning or none")."""
+        try:
+            return self.decode_json(data)
+        except DuplicateKey as error:
+            raise HTTPException(400, f"Duplicate key in JSON: {error.path}") from None
+
     def decode_json(self, data: str | bytes) -> object:
         """A GraphQL request is a JSON object (or an array: a batch, refused later); any
-        other body, undecodable bytes or nesting past the parser's reach is a 400."""
+        other body, undecodable bytes or nesting past the parser's reach is a 400. A
+        repeated key raises DuplicateKey, a JSONDecodeError: a websocket message with one
+        closes the connection (4400) as any other message that is not JSON."""
         try:
-            decoded = json.loads(data)
+            decoded = strict_json.loads(data)
+        except DuplicateKey:
+            raise
         except (ValueError, RecursionError):
             raise HTTPException(400, "Unable to parse request body as JSON") from None
         if not isinstance(decoded, dict | list):
@@ -129,7 +149,7 @@ def encode_json(data: object) -> str:
 
 class BodyLimit:
     """Refuses (413) a request body over `rest.MAX_BODY_BYTES`, declared or streamed,
-    before the app reads it all: GraphQL documents are bounded anyway (app.graphql.limits)."""
+    before the app reads it all: GraphQL documents are bounded anyway (app.api.graphql.limits)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -187,7 +207,7 @@ def create_app(
     events = graphql.events = EventHub(database)
     document = openapi_document()
     metrics.watch_pool(database)
-    # Probes and the scrape: no token (but METRICS_TOKEN's), no rate limit (app.health).
+    # Probes and the scrape: no token (but METRICS_TOKEN's), no rate limit (app.http.health).
     operations = [
         Route(HEALTHZ_PATH, healthz, methods=["GET"]),
         Route(READYZ_PATH, Readiness(database).handle, methods=["GET"]),
@@ -201,7 +221,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        await events.start()  # this instance's LISTEN connection (app.events)
+        await events.start()  # this instance's LISTEN connection (app.events.hub)
         yield
         await committed_notices(database).drain()  # notices of the last payments
         await events.stop()
@@ -215,7 +235,10 @@ def create_app(
     return Starlette(
         routes=[
             Route("/graphql", BodyLimit(graphql)),
-            WebSocketRoute("/graphql", graphql),
+            WebSocketRoute(
+                "/graphql",
+                WebSocketLimit(graphql, settings.ws_max_per_client, settings.ws_max_connections),
+            ),
             Route(
                 rest.PATH, metrics.count_rest_payments(rest.PayRoute(gate).handle), methods=["POST"]
             ),

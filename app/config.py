@@ -86,8 +86,9 @@ class Settings:
     rate_limit_storage_url: str = "memory://"
     trusted_proxies: tuple[str, ...] = ()
     blocked_ips: tuple[str, ...] = ()
-    environment: str = "development"
-    graphiql: bool = True
+    # Production unless said otherwise: a deploy that forgets ENVIRONMENT stays locked down.
+    environment: str = "production"
+    graphiql: bool = False
     log_level: str = "INFO"
     log_format: str = "text"  # "json": one JSON object per line (app.observability.logs)
     metrics_token: str | None = None  # /metrics wants `Authorization: Bearer <it>`
@@ -112,7 +113,7 @@ class Settings:
             # The working directory's .env; real environment variables win.
             load_dotenv(Path.cwd() / ".env", override=False)
             env = dict(os.environ)
-        environment = env.get("ENVIRONMENT", "development").strip().lower() or "development"
+        environment = (env.get("ENVIRONMENT") or "production").strip().lower() or "production"
         if environment not in {"development", "production"}:
             raise ConfigError("ENVIRONMENT must be 'development' or 'production'")
         default_format = "json" if environment == "production" else "text"

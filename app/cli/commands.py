@@ -12,6 +12,8 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import logging
+import logging.config
 import os
 import signal
 import sys
@@ -104,8 +106,22 @@ def cmd_tenant_create(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _announce_mode(settings: Settings) -> None:
+    """Say at start which mode serves: a deploy left in development must show it."""
+    logging.config.dictConfig(uvicorn_log_config(settings.log_format == "json"))
+    log = logging.getLogger("uvicorn.error")
+    if settings.is_production:
+        log.info("serving in production mode (ENVIRONMENT=production)")
+    else:
+        log.warning(
+            "serving in development mode: GraphiQL, introspection and /metrics are open; "
+            "set ENVIRONMENT=production to deploy"
+        )
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     create_app(settings)  # refuse to start on any unsafe setting (ConfigError), before forking
+    _announce_mode(settings)
     access_log = not settings.is_production if args.access_log is None else args.access_log
     # On SIGTERM or SIGINT uvicorn stops accepting, lets in-flight requests finish (at most
     # --graceful-timeout), runs the app's shutdown (the pool closes), and then raises the

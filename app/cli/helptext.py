@@ -23,7 +23,7 @@ ENVIRONMENT = {
     "JWT_SECRET": "HS256 key of at least 32 bytes; signs the tokens printed here",
     "JWT_PUBLIC_KEY": "PEM key: verify RS256/ES256 tokens an identity provider signs",
     "JWT_JWKS_URL": "JWKS endpoint: verify RS256/ES256 tokens by kid",
-    "ENVIRONMENT": "development (default) or production (no GraphiQL, no access log)",
+    "ENVIRONMENT": "production (default) or development (GraphiQL, access log)",
     "RATE_LIMIT": "payment attempts per customer and per client IP (default 60/minute)",
     "LOG_LEVEL": "INFO (default), DEBUG, WARNING …",
 }

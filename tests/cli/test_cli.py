@@ -488,6 +488,27 @@ def test_given_an_environment_when_serving_then_the_access_log_follows_it_or_the
     assert (options["loop"], options["http"]) == ("uvloop", "httptools")
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    ("environment", "mode"),
+    [("", "production"), ("production", "production"), ("development", "development")],
+)
+def test_serve_says_at_start_which_mode_it_runs_in_and_production_is_the_default(
+    url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    environment: str,
+    mode: str,
+) -> None:
+    monkeypatch.setattr(uvicorn, "run", FakeServer())
+    monkeypatch.setenv("ENVIRONMENT", environment)
+
+    assert cli.main(["serve"]) == 0
+
+    [line] = [line for line in capsys.readouterr().err.splitlines() if "serving in" in line]
+    assert f"serving in {mode} mode" in line
+
+
 def test_a_customer_can_be_named_by_email_when_issuing_a_token(
     url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -50,7 +50,8 @@ def json_lines(log: str) -> list[dict[str, Any]]:
 
 def test_log_format_is_json_in_production_text_in_development_and_nothing_else() -> None:
     assert Settings.from_env({"ENVIRONMENT": "production"}).log_format == "json"
-    assert Settings.from_env({}).log_format == "text"
+    assert Settings.from_env({"ENVIRONMENT": "development"}).log_format == "text"
+    assert Settings.from_env({}).log_format == "json"  # production, the default
     assert Settings.from_env({"LOG_FORMAT": "JSON"}).log_format == "json"
     assert Settings.from_env({"ENVIRONMENT": "production", "LOG_FORMAT": "text"}).log_format == (
         "text"

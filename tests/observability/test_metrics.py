@@ -284,7 +284,7 @@ def test_a_short_metrics_token_is_refused_at_start() -> None:
     assert Settings.from_env({"METRICS_TOKEN": TOKEN}).metrics_token == TOKEN
     assert Settings(environment="production").serves_metrics is False
     assert Settings(environment="production", metrics_token=TOKEN).serves_metrics is True
-    assert Settings().serves_metrics is True
+    assert Settings(environment="development").serves_metrics is True
 
 
 @pytest.mark.slow

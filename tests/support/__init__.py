@@ -28,12 +28,15 @@ OTHER_CLONE = "64f0000000000000000000ff"
 
 def test_settings(database_url: str, **overrides: Any) -> Settings:
     # Tests of other things must never meet the rate limit; its own tests set one.
+    # Development (introspection, GraphiQL) unless a test asks for production.
     values: dict[str, Any] = {
         "database_url": database_url,
         "jwt_secret": SECRET,
         "rate_limit": "100000/minute",
+        "environment": "development",
     }
     values.update(overrides)
+    values.setdefault("graphiql", values["environment"] != "production")
     return Settings(**values)
 
 

@@ -409,6 +409,7 @@ def test_each_kind_of_schema_is_built_once() -> None:
     two = Settings(environment="production", graphiql=False, log_level="DEBUG")
     # then they share one schema; development (GraphiQL on or off) is the exported one
     assert schema_for(one) is schema_for(two)
-    assert schema_for(Settings(graphiql=False)) is schema is schema_for(Settings())
+    assert schema_for(Settings(environment="development", graphiql=False)) is schema
+    assert schema_for(Settings(environment="development", graphiql=True)) is schema
     assert schema_for(Settings(environment="production", graphiql=True)) is schema
     assert schema_for(one) is not schema

@@ -20,6 +20,7 @@ AUDIT_SECONDS = 120
 
 pytestmark = [
     pytest.mark.slow,
+    # The HTTP layer under audit is the same on both backends.
     pytest.mark.parametrize("database_url", ["sqlite"], indirect=True),
 ]
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from dotenv import load_dotenv
 
@@ -12,6 +14,15 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./invoicepay.db"
 MIN_SECRET_BYTES = 32
 MIN_METRICS_TOKEN_CHARS = 16
 LOG_FORMATS = ("json", "text")
+# Websockets (app.http.websocket_limits): the graphql-ws reference server's init wait; a
+# browser holds one socket per tab; a per-process total well under the usual 1024 file
+# descriptors, so a flood of idle sockets never starves HTTP and the database of them.
+DEFAULT_WS_INIT_TIMEOUT = 3.0
+DEFAULT_WS_MAX_PER_CLIENT = 20
+DEFAULT_WS_MAX_CONNECTIONS = 500
+N = TypeVar("N", int, float)
+DEFAULT_GRAPHQL_MAX_COST = 10_000  # app/graphql/cost.py: the formula
+DEFAULT_GRAPHQL_TIMEOUT = 10.0  # seconds; app/kit/deadline.py
 
 
 class ConfigError(Exception):
@@ -24,8 +35,43 @@ def _flag(value: str | None, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _positive_int(env: dict[str, str], name: str, default: int) -> int:
+    value = (env.get(name) or "").strip()
+    if not value:
+        return default
+    if not (value.isascii() and value.isdigit()) or int(value) < 1:
+        raise ConfigError(f"{name} must be a whole number of at least 1")
+    return int(value)
+
+
+def _positive_seconds(env: dict[str, str], name: str, default: float) -> float:
+    value = (env.get(name) or "").strip()
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ConfigError(f"{name} must be a number of seconds above 0")
+    return seconds
+
+
 def _csv(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+def _positive(env: dict[str, str], name: str, kind: type[N], default: N) -> N:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a positive number") from None
+    if not value > 0 or value == float("inf"):
+        raise ConfigError(f"{name} must be a positive number")
+    return value
 
 
 @dataclass(frozen=True)
@@ -40,11 +86,17 @@ class Settings:
     rate_limit_storage_url: str = "memory://"
     trusted_proxies: tuple[str, ...] = ()
     blocked_ips: tuple[str, ...] = ()
-    environment: str = "development"
-    graphiql: bool = True
+    # Production unless said otherwise: a deploy that forgets ENVIRONMENT stays locked down.
+    environment: str = "production"
+    graphiql: bool = False
     log_level: str = "INFO"
-    log_format: str = "text"  # "json": one JSON object per line (app.logging_json)
+    log_format: str = "text"  # "json": one JSON object per line (app.observability.logs)
     metrics_token: str | None = None  # /metrics wants `Authorization: Bearer <it>`
+    ws_init_timeout: float = DEFAULT_WS_INIT_TIMEOUT  # seconds to send `connection_init`
+    ws_max_per_client: int = DEFAULT_WS_MAX_PER_CLIENT  # open websockets per client address
+    ws_max_connections: int = DEFAULT_WS_MAX_CONNECTIONS  # open websockets in this process
+    graphql_max_cost: int = DEFAULT_GRAPHQL_MAX_COST
+    graphql_timeout: float = DEFAULT_GRAPHQL_TIMEOUT
 
     @property
     def serves_metrics(self) -> bool:
@@ -61,7 +113,7 @@ class Settings:
             # The working directory's .env; real environment variables win.
             load_dotenv(Path.cwd() / ".env", override=False)
             env = dict(os.environ)
-        environment = env.get("ENVIRONMENT", "development").strip().lower() or "development"
+        environment = (env.get("ENVIRONMENT") or "production").strip().lower() or "production"
         if environment not in {"development", "production"}:
             raise ConfigError("ENVIRONMENT must be 'development' or 'production'")
         default_format = "json" if environment == "production" else "text"
@@ -74,6 +126,8 @@ class Settings:
                 f"METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_CHARS} characters long"
             )
         return cls(
+            graphql_max_cost=_positive(env, "GRAPHQL_MAX_COST", int, DEFAULT_GRAPHQL_MAX_COST),
+            graphql_timeout=_positive(env, "GRAPHQL_TIMEOUT", float, DEFAULT_GRAPHQL_TIMEOUT),
             database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
             jwt_secret=env.get("JWT_SECRET") or None,
             jwt_public_key=env.get("JWT_PUBLIC_KEY") or None,
@@ -89,6 +143,9 @@ class Settings:
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
             log_format=log_format,
             metrics_token=metrics_token,
+            ws_init_timeout=_positive_seconds(env, "WS_INIT_TIMEOUT", DEFAULT_WS_INIT_TIMEOUT),
+            ws_max_per_client=_positive_int(env, "WS_MAX_PER_CLIENT", DEFAULT_WS_MAX_PER_CLIENT),
+            ws_max_connections=_positive_int(env, "WS_MAX_CONNECTIONS", DEFAULT_WS_MAX_CONNECTIONS),
         )
 
     def check_signing(self) -> None:

@@ -23,30 +23,31 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
-from app import metrics, rest
-from app.auth import AuthError, Principal, TokenVerifier
-from app.config import Settings
-from app.db import Database
-from app.events import EventHub, committed_notices
-from app.gate import Gate
-from app.graphiql import GraphiQLPage, static_routes
-from app.graphql.context import Context
-from app.graphql.http_media import (
+from app.api.graphql.context import Context
+from app.api.graphql.http_media import (
     GRAPHQL_RESPONSE_JSON,
     JSON,
     is_request_error,
     response_media_type,
     without_data,
 )
-from app.graphql.schema import schema_for
-from app.graphql.subscriptions import accept_connection
-from app.guard import TrafficGuard, TrafficGuardMiddleware
-from app.health import HEALTHZ_PATH, READYZ_PATH, Readiness, healthz
-from app.logging_json import JsonFormatter
-from app.openapi import OPENAPI_PATH, openapi_document
-from app.ratelimit import RateLimiter
-from app.request_context import RequestContextMiddleware, configure_logging, send_error
-from app.unavailable import RETRY_AFTER_SECONDS, SERVICE_UNAVAILABLE_CODE
+from app.api.graphql.schema import schema_for
+from app.api.graphql.subscriptions import accept_connection
+from app.api.rest import route as rest
+from app.api.rest.openapi import OPENAPI_PATH, openapi_document
+from app.auth.tokens import AuthError, Principal, TokenVerifier
+from app.config import Settings
+from app.db.engine import Database
+from app.db.unavailable import RETRY_AFTER_SECONDS, SERVICE_UNAVAILABLE_CODE
+from app.events.hub import EventHub, committed_notices
+from app.http.gate import Gate
+from app.http.graphiql import GraphiQLPage, static_routes
+from app.http.guard import TrafficGuard, TrafficGuardMiddleware
+from app.http.health import HEALTHZ_PATH, READYZ_PATH, Readiness, healthz
+from app.http.ratelimit import RateLimiter
+from app.http.request_context import RequestContextMiddleware, configure_logging, send_error
+from app.observability import metrics
+from app.observability.logs import JsonFormatter
 
 log = logging.getLogger("invoicepay")
 
@@ -66,7 +67,7 @@ class GraphQLApp(GraphQL[Context, None]):
         self.graphiql_page = GraphiQLPage(gate, settings)
 
     async def render_graphql_ide(self, request: Request) -> Response:
-        """GraphiQL from the app's own files (app.graphiql), never from a CDN."""
+        """GraphiQL from the app's own files (app.http.graphiql), never from a CDN."""
         return await self.graphiql_page.response(request)
 
     async def get_context(
@@ -120,7 +121,7 @@ class GraphQLApp(GraphQL[Context, None]):
         response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
         sub_response: Response,
     ) -> Response:
-        """In the media type the client asked for (app.graphql.http_media): a request
+        """In the media type the client asked for (app.api.graphql.http_media): a request
         error in `application/graphql-response+json` is a 400 without `data`.
         503 with `Retry-After` when the database was unavailable and nothing was
         answered: HTTP clients and load balancers retry that without reading the body."""
@@ -154,7 +155,7 @@ def encode_json(data: object) -> str:
 
 class BodyLimit:
     """Refuses (413) a request body over `rest.MAX_BODY_BYTES`, declared or streamed,
-    before the app reads it all: GraphQL documents are bounded anyway (app.graphql.limits)."""
+    before the app reads it all: GraphQL documents are bounded anyway (app.api.graphql.limits)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -212,7 +213,7 @@ def create_app(
     events = graphql.events = EventHub(database)
     document = openapi_document()
     metrics.watch_pool(database)
-    # Probes and the scrape: no token (but METRICS_TOKEN's), no rate limit (app.health).
+    # Probes and the scrape: no token (but METRICS_TOKEN's), no rate limit (app.http.health).
     operations = [
         Route(HEALTHZ_PATH, healthz, methods=["GET"]),
         Route(READYZ_PATH, Readiness(database).handle, methods=["GET"]),
@@ -226,7 +227,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        await events.start()  # this instance's LISTEN connection (app.events)
+        await events.start()  # this instance's LISTEN connection (app.events.hub)
         yield
         await committed_notices(database).drain()  # notices of the last payments
         await events.stop()

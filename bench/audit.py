@@ -1,4 +1,4 @@
-"""After the load: the ledger verified (`app.verify.verify_ledger`), and every payment a
+"""After the load: the ledger verified (`app.ledger.verify.verify_ledger`), and every payment a
 client saw succeed found in the database, per channel (REST, GraphQL, the replay), with
 the wallets' debits equal to the payments' (nothing lost, nothing extra)."""
 
@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy import text
 
-from app.db import Database
-from app.money import require_currency, to_minor
-from app.verify import verify_ledger
+from app.db.engine import Database
+from app.kit.money import require_currency, to_minor
+from app.ledger.verify import verify_ledger
 from bench import seed
 
 PAYMENTS_BY_REFERENCE = """

@@ -6,7 +6,7 @@
 
 `CHECKOUT` is a connection taken from the SQLAlchemy pool (with `pool_pre_ping` that is
 itself a round trip the cursor events do not show). The hot path's statements on its own
-asyncpg pool (app.db `pg_fetchrow`) are recorded through `Database.observer`; each runs
+asyncpg pool (app.db.engine `pg_fetchrow`) are recorded through `Database.observer`; each runs
 on its own (autocommit), with no BEGIN or COMMIT. Rows are read from the asyncpg adapter's
 buffer, which SQLAlchemy fills before handing results on.
 """
@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import event
 
-from app.db import Database
+from app.db.engine import Database
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def recording(db: Database) -> Iterator[list[Event]]:
     ]
 
     def observed(sql: str, params: tuple[Any, ...], rows: list[Any]) -> None:
-        # The hot path's own asyncpg statements (app.db.Database.pg_fetchrow): each one
+        # The hot path's own asyncpg statements (app.db.engine.Database.pg_fetchrow): each one
         # runs on its own, outside any transaction block (autocommit).
         columns = tuple(rows[0].keys()) if rows else ()
         events.append(Statement(sql, params, columns, tuple(tuple(r.values()) for r in rows)))

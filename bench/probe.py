@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from app.config import Settings
-from app.db import Database
+from app.db.engine import Database
 from app.web import create_app
 from bench.capture import recording, summary
 from bench.workload import make_calls

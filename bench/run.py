@@ -35,8 +35,8 @@ from typing import Any
 import asyncpg
 
 from app.config import Settings
-from app.db import Database
-from app.migrate import upgrade
+from app.db.engine import Database
+from app.db.migrate import upgrade
 from bench import chart, measure, pgbench, profile, replay, report, seed
 from bench.audit import Paid, audit
 from bench.capture import Event

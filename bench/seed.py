@@ -4,7 +4,7 @@ each, and one "pager" customer whose invoices grow to 10k, 100k and 1M rows.
 
 Customer ids are `cus_` and the customer's number in 24 digits, so the pgbench replay can
 name a random customer from a random integer (`customer_id_sql`). The rows are written by
-`app.bulk_seed.insert_customers` (as `invoicepay seed --customers` does): wallets funded
+`app.seed.bulk.insert_customers` (as `invoicepay seed --customers` does): wallets funded
 with the ledger entries the app itself writes for a top-up, so the ledger is sound from
 the start; the pager's invoices are bulk-inserted unpaid, which touches no ledger row.
 """
@@ -16,13 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from app import admin
-from app.auth import issue_token
-from app.bulk_seed import Funding, NewCustomer, insert_customers
+from app.auth.tokens import issue_token
+from app.billing import admin
 from app.config import Settings
-from app.db import Database
-from app.money import require_currency, to_minor
-from app.payments import PayInvoice, pay_invoice
+from app.db.engine import Database
+from app.kit.money import require_currency, to_minor
+from app.payments.service import PayInvoice, pay_invoice
+from app.seed.bulk import Funding, NewCustomer, insert_customers
 from bench.database import Server
 
 TENANT = "64f0000000000000000000be"
@@ -73,7 +73,7 @@ class Seeded:
 
 
 async def seed(db: Database, settings: Settings, customers: int) -> Seeded:
-    """The tenant and its customers, written by the app's bulk seeding (app.bulk_seed):
+    """The tenant and its customers, written by the app's bulk seeding (app.seed.bulk):
     wallets funded by the ledger entries `admin.top_up_wallet` writes, invoices and
     sessions as `admin.create_invoice` and `admin.create_session` make them."""
     settings.check_can_issue_tokens()

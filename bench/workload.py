@@ -170,7 +170,7 @@ def check_page(call: Call, status: int, body: bytes) -> str | None:
 
 
 def cursor(number: int) -> str:
-    """The invoices connection's cursor for `number` (app.graphql.types.encode_cursor)."""
+    """The invoices connection's cursor for `number` (app.api.graphql.types.encode_cursor)."""
     return base64.urlsafe_b64encode(f"inv:{number}".encode()).decode()
 
 

@@ -8,8 +8,8 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-import app.models  # noqa: F401  (registers the tables)
-from app.db import Database
+import app.db.models  # noqa: F401  (registers the tables)
+from app.db.engine import Database
 
 target_metadata = SQLModel.metadata
 
@@ -36,7 +36,7 @@ async def _run_async(url: str) -> None:
 
 
 url = context.config.get_main_option("sqlalchemy.url")
-assert url, "set sqlalchemy.url (app.migrate does)"
+assert url, "set sqlalchemy.url (app.db.migrate does)"
 if context.is_offline_mode():
     context.configure(url=url, target_metadata=target_metadata, literal_binds=True)
     with context.begin_transaction():

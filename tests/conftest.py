@@ -19,11 +19,11 @@ import pytest
 from sqlalchemy import make_url
 from sqlmodel import SQLModel
 
-import app.models  # noqa: F401  (registers the tables)
-from app.db import Database
-from app.migrate import upgrade
-from app.verify import verify_ledger
-from tests.figures import FIGURES
+import app.db.models  # noqa: F401  (registers the tables)
+from app.db.engine import Database
+from app.db.migrate import upgrade
+from app.ledger.verify import verify_ledger
+from tests.support.figures import FIGURES
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -81,10 +81,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-async def db(database_url: str, request: pytest.FixtureRequest) -> AsyncIterator[Database]:
-    """A `Database` on a clean schema; after the test, every ledger invariant must hold
-    (unless the test is marked `corrupts_ledger`)."""
-    database = Database(database_url, pool_size=5)
+def postgres_database_url(postgres_url: str) -> str:
+    """A URL to a clean, migrated PostgreSQL database, for what only PostgreSQL does (row
+    locks a read waits on, the hot path's statements)."""
+    asyncio.run(_admin(postgres_url, f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    return postgres_url
+
+
+async def _database(url: str, request: pytest.FixtureRequest) -> AsyncIterator[Database]:
+    database = Database(url, pool_size=5)
     try:
         yield database
         if request.node.get_closest_marker("corrupts_ledger") is None:
@@ -93,8 +98,25 @@ async def db(database_url: str, request: pytest.FixtureRequest) -> AsyncIterator
         await database.dispose()
 
 
+@pytest.fixture
+async def db(database_url: str, request: pytest.FixtureRequest) -> AsyncIterator[Database]:
+    """A `Database` on a clean schema; after the test, every ledger invariant must hold
+    (unless the test is marked `corrupts_ledger`)."""
+    async for database in _database(database_url, request):
+        yield database
+
+
+@pytest.fixture
+async def postgres_db(
+    postgres_database_url: str, request: pytest.FixtureRequest
+) -> AsyncIterator[Database]:
+    """`db` on PostgreSQL alone."""
+    async for database in _database(postgres_database_url, request):
+        yield database
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Print the figures the reliability tests reported (tests/figures.py)."""
+    """Print the figures the reliability tests reported (tests/support/figures.py)."""
     if FIGURES:
         terminalreporter.section("reliability figures")
         for name, value in FIGURES:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from app.db import Database
-from tests.live import live_server
+from app.db.engine import Database
+from tests.support.live import live_server
 
 AUDIT = Path(__file__).with_name("graphql_http_audit")
 NPM_SECONDS = 300

@@ -9,13 +9,13 @@ from typing import Any
 import httpx
 import pytest
 
-from app.db import Database
-from app.graphql.http_media import (
+from app.api.graphql.http_media import (
     GRAPHQL_RESPONSE_JSON,
     JSON,
     is_request_error,
     response_media_type,
 )
+from app.db.engine import Database
 from tests.support import client_for, make_world
 
 VIEWER = "{ viewer { name } }"

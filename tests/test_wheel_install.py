@@ -1,5 +1,5 @@
 """A wheel install migrates and serves without a checkout: the migrations ship inside the
-package (app/migrate.py reads them with importlib.resources, no alembic.ini). The wheel is
+package (app/db/migrate.py reads them with importlib.resources, no alembic.ini). The wheel is
 built from a copy of the sources, installed in a fresh venv outside the repository, and
 every command runs from an empty directory, so nothing can be found in the checkout."""
 
@@ -24,7 +24,7 @@ import orjson
 import pytest
 from sqlalchemy import make_url
 
-from tests.live import free_port, server_env
+from tests.support.live import free_port, server_env
 
 ROOT = Path(__file__).resolve().parent.parent
 # What the build reads; app/migrations is a link to migrations/, copied as a link.
@@ -182,7 +182,7 @@ def test_the_package_is_the_installed_wheel(installed: Install) -> None:
     where = _run(
         installed.python,
         "-c",
-        "import app, app.migrate; print(app.__file__); print(app.migrate.migrations_dir())",
+        "import app, app.db.migrate; print(app.__file__); print(app.db.migrate.migrations_dir())",
         cwd=installed.home,
         env=_environment("sqlite://"),
     )

@@ -1,0 +1,106 @@
+"""Gateway checks for GraphQL payments, run once per operation before any resolver.
+
+Every `payInvoice` field in the operation (aliases and fragments included) is one
+payment attempt: the whole operation is refused, and nothing runs, unless the caller
+is authenticated (check 1), passes the guard (check 2) and has room in its rate limit
+for all of them at once (check 3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from graphql import (
+    ExecutionResult,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationType,
+    SelectionSetNode,
+    value_from_ast_untyped,
+)
+from graphql.utilities import get_operation_ast
+from strawberry.extensions import SchemaExtension
+
+from app.api.graphql.context import ClientError, Context, forbidden, unauthenticated
+from app.api.graphql.masking import masked
+from app.http.gate import Gate
+from app.http.ratelimit import TOO_MANY_REQUESTS, RateDecision
+
+PAY_FIELD = "payInvoice"
+
+
+def rate_limited(decision: RateDecision) -> ClientError:
+    error = ClientError(TOO_MANY_REQUESTS, "RATE_LIMITED")
+    assert error.extensions is not None
+    error.extensions["retryAfter"] = max(1, decision.reset_after)
+    return error
+
+
+def _root_fields(
+    selections: SelectionSetNode, fragments: dict[str, FragmentDefinitionNode]
+) -> Iterator[FieldNode]:
+    for selection in selections.selections:
+        if isinstance(selection, FieldNode):
+            yield selection
+        elif isinstance(selection, InlineFragmentNode):
+            yield from _root_fields(selection.selection_set, fragments)
+        elif isinstance(selection, FragmentSpreadNode):
+            fragment = fragments.get(selection.name.value)
+            if fragment is not None:
+                yield from _root_fields(fragment.selection_set, fragments)
+
+
+def _clone_id(field: FieldNode, variables: dict[str, Any]) -> object:
+    for argument in field.arguments or ():
+        if argument.name.value == "input":
+            value = value_from_ast_untyped(argument.value, variables)
+            return value.get("cloneId") if isinstance(value, dict) else None
+    return None
+
+
+class PaymentGate(SchemaExtension):
+    async def on_execute(self) -> AsyncIterator[None]:
+        error: GraphQLError | None
+        try:
+            error = await self._check()
+        except Exception as failure:  # the session or rate-limit store, failing
+            error = masked(GraphQLError(str(failure), original_error=failure))
+        if error is not None:
+            self.execution_context.result = ExecutionResult(data=None, errors=[error])
+        yield
+
+    async def _check(self) -> ClientError | None:
+        execution = self.execution_context
+        document = execution.graphql_document
+        if document is None:
+            return None
+        operation = get_operation_ast(document, execution.operation_name)
+        if operation is None or operation.operation != OperationType.MUTATION:
+            return None
+        fragments = {
+            definition.name.value: definition
+            for definition in document.definitions
+            if isinstance(definition, FragmentDefinitionNode)
+        }
+        payments = [
+            field
+            for field in _root_fields(operation.selection_set, fragments)
+            if field.name.value == PAY_FIELD
+        ]
+        if not payments:
+            return None
+        context: Context = execution.context
+        principal = context.principal
+        if principal is None:
+            return unauthenticated()
+        variables = execution.variables or {}
+        if Gate.denies(principal, [_clone_id(field, variables) for field in payments]):
+            return forbidden()
+        if context.gate is None:
+            return None
+        decision = await context.gate.consume(principal, context.client_ip, cost=len(payments))
+        return None if decision.allowed else rate_limited(decision)

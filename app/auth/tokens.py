@@ -1,0 +1,204 @@
+"""Bearer JWTs bound to server-side sessions (`jti`): issue, verify, authenticate."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import jwt
+
+from app.auth.jwks import JwksKeys, KeyUnavailable
+from app.config import Settings
+from app.db.engine import Database
+from app.db.models import AuthSession
+from app.db.uow import UnitOfWork
+
+REQUIRED_CLAIMS = ["exp", "iat", "sub", "jti"]
+CUSTOMER_SCOPE = "payments"
+ADMIN_SCOPE = "admin"
+
+
+class AuthError(Exception):
+    """The request is not authenticated (one answer for every reason: 401)."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    tenant_id: str
+    subject: str
+    scopes: frozenset[str]
+    jti: str
+    suspended: bool = False
+
+    @property
+    def is_admin(self) -> bool:
+        return ADMIN_SCOPE in self.scopes
+
+    @property
+    def customer_id(self) -> str | None:
+        return self.subject if CUSTOMER_SCOPE in self.scopes else None
+
+
+class TokenVerifier:
+    """Checks signature and claims with pinned algorithms: keys from the JWKS URL when one
+    is configured, else the public key (RS256/ES256), else the shared secret (HS256)."""
+
+    def __init__(self, settings: Settings, jwks: JwksKeys | None = None) -> None:
+        settings.check_signing()
+        self.settings = settings
+        if jwks is None and settings.jwt_jwks_url:
+            jwks = JwksKeys(settings.jwt_jwks_url)
+        self.jwks = jwks
+        if settings.jwt_public_key:
+            self.key: Any = settings.jwt_public_key
+            self.algorithms = ["RS256", "ES256"]
+        else:
+            self.key = settings.jwt_secret
+            self.algorithms = ["HS256"]
+
+    async def signing_key(self, token: str) -> tuple[Any, list[str]]:
+        """The key to verify `token` with, and the only algorithms it may be signed with."""
+        if self.jwks is None:
+            return self.key, self.algorithms
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError as error:
+            raise AuthError(str(error)) from None
+        if not isinstance(kid, str) or not kid:
+            raise AuthError("token has no kid")
+        try:
+            found = await self.jwks.key_for(kid)
+        except KeyUnavailable as error:
+            raise AuthError(str(error)) from None
+        return found.key, [found.algorithm]
+
+    async def decode(self, token: str) -> dict[str, Any]:
+        key, algorithms = await self.signing_key(token)
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=algorithms,
+                audience=self.settings.jwt_audience,
+                issuer=self.settings.jwt_issuer,
+                options={
+                    "require": REQUIRED_CLAIMS,
+                    "verify_aud": self.settings.jwt_audience is not None,
+                },
+            )
+        except (jwt.PyJWTError, ValueError, TypeError) as error:
+            raise AuthError(str(error)) from None
+        for claim in ("sub", "jti", "clone_id", "scope"):
+            if not isinstance(claims.get(claim), str) or not claims[claim]:
+                raise AuthError(f"claim {claim} missing")
+            # PostgreSQL text cannot hold NUL: looking such a jti up would fail, not miss.
+            if "\x00" in claims[claim]:
+                raise AuthError(f"claim {claim} malformed")
+        return claims
+
+
+def bearer_token(header: str | None) -> str:
+    if not header:
+        raise AuthError("no Authorization header")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthError("not a bearer token")
+    return token.strip()
+
+
+async def authenticate(db: Database, verifier: TokenVerifier, header: str | None) -> Principal:
+    """The principal behind an `Authorization` header, or AuthError."""
+    claims = await verifier.decode(bearer_token(header))
+    found = await _session(db, claims["jti"])
+    if found is None:
+        raise AuthError("unknown session")
+    if found.revoked_at is not None or found.expires_at.timestamp() < time.time():
+        raise AuthError("unknown or revoked session")
+    # The session fixes who it is: a token claiming another subject, tenant or scope
+    # (a customer's session signed with `admin`) is refused, never believed.
+    if not claims_match(found, claims):
+        raise AuthError("token disagrees with its session")
+    return Principal(
+        tenant_id=found.tenant_id,
+        subject=found.subject,
+        scopes=scope_words(found.scope),
+        jti=found.jti,
+        suspended=found.customer_status == "SUSPENDED",
+    )
+
+
+def scope_words(scope: str) -> frozenset[str]:
+    """A `scope` as the set of its space-separated words (order and spacing carry nothing)."""
+    return frozenset(scope.split())
+
+
+def claims_match(session: _Session, claims: dict[str, Any]) -> bool:
+    """`sub` and `clone_id` equal the session's exactly; `scope` has the same words."""
+    return (
+        claims["sub"] == session.subject
+        and claims["clone_id"] == session.tenant_id
+        and scope_words(claims["scope"]) == scope_words(session.scope)
+    )
+
+
+@dataclass(frozen=True)
+class _Session:
+    jti: str
+    tenant_id: str
+    subject: str
+    scope: str
+    expires_at: datetime
+    revoked_at: datetime | None
+    customer_status: str | None  # None: the subject is no customer (an admin)
+
+
+# Every authenticated request asks this: on PostgreSQL one prepared statement on the hot
+# path's pool (app.db.engine), no transaction around it.
+SESSION_SQL = """
+SELECT s.jti, s.tenant_id, s.subject, s.scope, s.expires_at, s.revoked_at, c.status
+FROM sessions s
+LEFT JOIN customers c ON c.id = s.subject AND c.tenant_id = s.tenant_id
+WHERE s.jti = $1
+"""
+
+
+async def _session(db: Database, jti: str) -> _Session | None:
+    if not db.is_sqlite:
+        async with (await db.pg_pool()).acquire() as connection:
+            row = await db.pg_fetchrow(connection, SESSION_SQL, jti)
+        return None if row is None else _Session(*row.values())
+    async with UnitOfWork(db) as uow:
+        found = await uow.sessions.get_with_customer_status(jti)
+    if found is None:
+        return None
+    session, status = found
+    return _Session(
+        session.jti,
+        session.tenant_id,
+        session.subject,
+        session.scope,
+        session.expires_at,
+        session.revoked_at,
+        status,
+    )
+
+
+def issue_token(settings: Settings, session: AuthSession) -> str:
+    """A signed HS256 token for `session` (used by `invoicepay token` and `seed`)."""
+    settings.check_can_issue_tokens()
+    assert settings.jwt_secret is not None
+    claims: dict[str, Any] = {
+        "sub": session.subject,
+        "jti": session.jti,
+        "clone_id": session.tenant_id,
+        "scope": session.scope,
+        "iat": int(session.created_at.timestamp()),
+        "exp": int(session.expires_at.timestamp()),
+    }
+    if settings.jwt_audience:
+        claims["aud"] = settings.jwt_audience
+    if settings.jwt_issuer:
+        claims["iss"] = settings.jwt_issuer
+    return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")

@@ -1,7 +1,0 @@
-from app.db import Database
-from app.uow import UnitOfWork
-
-
-async def test_each_backend_starts_with_an_empty_migrated_schema(db: Database) -> None:
-    async with UnitOfWork(db) as uow:
-        assert await uow.tenants.get("64f000000000000000000002") is None

@@ -25,6 +25,13 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
 from app.api.graphql.context import Context
+from app.api.graphql.http_media import (
+    GRAPHQL_RESPONSE_JSON,
+    JSON,
+    is_request_error,
+    response_media_type,
+    without_data,
+)
 from app.api.graphql.schema import schema_for
 from app.api.graphql.subscriptions import accept_connection
 from app.api.rest import route as rest
@@ -122,14 +129,32 @@ class GraphQLApp(GraphQL[Context, None]):
             raise HTTPException(400, "A GraphQL request is a JSON object")
         return decoded
 
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        sub_response = await super().get_sub_response(request)
+        # The answer's media type, negotiated here where the request is at hand.
+        sub_response.media_type = response_media_type(request.headers.get("accept"))
+        return sub_response
+
     def create_response(
         self,
         response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
         sub_response: Response,
     ) -> Response:
-        """503 with `Retry-After` when the database was unavailable and nothing was
+        """In the media type the client asked for (app.api.graphql.http_media): a request
+        error in `application/graphql-response+json` is a 400 without `data`.
+        503 with `Retry-After` when the database was unavailable and nothing was
         answered: HTTP clients and load balancers retry that without reading the body."""
-        response = super().create_response(response_data, sub_response)
+        media_type = sub_response.media_type or JSON
+        if (
+            media_type == GRAPHQL_RESPONSE_JSON
+            and isinstance(response_data, dict)
+            and is_request_error(response_data)
+        ):
+            response = super().create_response(without_data(response_data), sub_response)
+            response.status_code = 400
+        else:
+            response = super().create_response(response_data, sub_response)
+        response.headers["content-type"] = media_type
         if isinstance(response_data, dict) and _only_unavailable(response_data):
             response.status_code = 503
             response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)

@@ -1,7 +1,11 @@
-"""Apply Alembic migrations to a database URL."""
+"""Apply Alembic migrations to a database URL.
+
+The migrations ship inside the package (`app.migrations`, the repository's top-level
+`migrations/` folder), so a wheel install migrates without a checkout or `alembic.ini`."""
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 from alembic import command
@@ -10,12 +14,19 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-ROOT = Path(__file__).resolve().parents[2]
+
+def migrations_dir() -> Path:
+    """The folder of `env.py` and `versions/`, wherever the package is installed."""
+    location = resources.files("app.migrations")
+    # Alembic reads its scripts from a directory: an install must unpack the package.
+    if not isinstance(location, Path) or not (location / "env.py").is_file():
+        raise RuntimeError(f"the migrations are not a folder on disk: {location}")
+    return location
 
 
 def alembic_config(url: str) -> Config:
-    config = Config(str(ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 

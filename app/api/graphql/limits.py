@@ -7,8 +7,8 @@ Limits (all environments):
   visits a type twice is exactly 10 levels, e.g.
   `invoices → edges → node → customer → wallets → transactions → edges → node → payment
   → amount { amount }`, so every query that does not walk round a cycle
-  (Invoice → Customer → Wallet → … → Invoice) fits; tests/api/graphql/test_graphql_limits.py recomputes
-  that path from the schema, so a deeper schema cannot outgrow the limit unnoticed.
+  (Invoice → Customer → Wallet → … → Invoice) fits; tests/api/graphql/test_graphql_limits.py
+  recomputes that path from the schema, so a deeper schema cannot outgrow the limit unnoticed.
 - `MAX_ALIASES` = 20 aliased fields per document (`MaxAliasesLimiter`): enough to read
   several wallets side by side or pay a page of invoices in one mutation, while one
   document can no longer repeat an expensive field (or a payment) dozens of times.

@@ -1,18 +1,24 @@
 """GraphQL error types: one per domain error, same name, with `message`, `code` and data.
 
-`to_graphql` is the one table from domain errors to union members.
+`to_graphql` is the one table from domain errors to union members; `maps_domain_errors`
+applies it to a resolver, so no resolver catches a domain error itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Awaitable, Callable
 from enum import Enum
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import strawberry
 
 from app import errors
+from app.api.graphql.context import bad_input
 from app.api.graphql.types import Money
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @strawberry.enum
@@ -180,10 +186,15 @@ _TABLE: dict[type[errors.DomainError], tuple[type[Error], Callable[[Any], dict[s
 }
 
 
+def graphql_type(domain_error: type[errors.DomainError]) -> type[Error]:
+    """The union member a domain error is answered with."""
+    return _TABLE[domain_error][0]
+
+
 def to_graphql(error: errors.DomainError) -> Error:
     """The union member for a domain error."""
-    graphql_type, fields = _TABLE[type(error)]
-    return graphql_type(
+    member, fields = _TABLE[type(error)]
+    return member(
         message=error.message,
         code=ErrorCode(error.code),
         replayed=error.replayed,
@@ -193,3 +204,21 @@ def to_graphql(error: errors.DomainError) -> Error:
 
 def mapped_errors() -> set[type[errors.DomainError]]:
     return set(_TABLE)
+
+
+def maps_domain_errors(resolver: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R | Error]]:
+    """The resolver, answering a raised domain error with its union member (a member its
+    result union must list: tests/api/graphql/test_error_unions.py) and a malformed request
+    (`InvalidRequest`) with a top-level BAD_USER_INPUT error. Strawberry reads the
+    resolver's own signature and return type through `functools.wraps`."""
+
+    @functools.wraps(resolver)
+    async def resolve(*args: P.args, **kwargs: P.kwargs) -> R | Error:
+        try:
+            return await resolver(*args, **kwargs)
+        except errors.InvalidRequest as error:
+            raise bad_input(f"Invalid {error.field}: {error.reason}") from None
+        except errors.DomainError as error:
+            return to_graphql(error)
+
+    return resolve

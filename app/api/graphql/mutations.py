@@ -1,4 +1,5 @@
-"""Mutations: unpack the input, call one service, map its domain errors through one table."""
+"""Mutations: unpack the input, call one service; `maps_domain_errors` answers its domain
+errors through the one table (app.api.graphql.errors)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from strawberry.types import Info
 from app import errors
 from app.api.graphql import errors as gql_errors
 from app.api.graphql.context import Context, bad_input
+from app.api.graphql.errors import maps_domain_errors
 from app.api.graphql.observe import PaymentOutcome
 from app.api.graphql.types import Customer, Invoice, Payment, Wallet
 from app.billing import admin
@@ -145,6 +147,7 @@ class Mutation:
         description="Pay an invoice from one of the customer's wallets.",
         extensions=[PaymentOutcome()],  # counted by outcome (app.observability.metrics)
     )
+    @maps_domain_errors
     async def pay_invoice(
         self, info: Info[Context, None], input: PayInvoiceInput
     ) -> PayInvoiceResult:
@@ -166,12 +169,7 @@ class Mutation:
             accounting_code=input.accounting_code,
             idempotency_key=input.idempotency_key,
         )
-        try:
-            settlement = await settle_invoice(context.db, command)
-        except errors.InvalidRequest as error:
-            raise bad_input(f"Invalid {error.field}: {error.reason}") from None
-        except errors.DomainError as error:
-            return gql_errors.to_graphql(error)  # type: ignore[return-value]
+        settlement = await settle_invoice(context.db, command)
         receipt = settlement.receipt
         if settlement.rows is not None:
             # The rows as committed: no read after the commit that could fail and make
@@ -196,74 +194,64 @@ class Mutation:
         )
 
     @strawberry.mutation(description="Admin: add a customer to the tenant.")
+    @maps_domain_errors
     async def create_customer(
         self, info: Info[Context, None], input: CreateCustomerInput
     ) -> CreateCustomerResult:
         principal = info.context.require_admin()
-        try:
-            row = await admin.create_customer(
-                info.context.db, principal.tenant_id, input.name, input.email
-            )
-        except errors.DomainError as error:
-            return gql_errors.to_graphql(error)  # type: ignore[return-value]
+        row = await admin.create_customer(
+            info.context.db, principal.tenant_id, input.name, input.email
+        )
         return Customer.of(row)
 
     @strawberry.mutation(description="Admin: issue an invoice to a customer of the tenant.")
+    @maps_domain_errors
     async def create_invoice(
         self, info: Info[Context, None], input: CreateInvoiceInput
     ) -> CreateInvoiceResult:
         principal = info.context.require_admin()
         terms = input.early_payment_discount
-        try:
-            new = admin.NewInvoice(
-                number=input.number,
-                customer_id=str(input.customer_id),
-                currency=input.currency,
-                total=input.total,
-                due_at=_utc(input.due_at, "dueAt"),
-                discount_percent=terms.percent if terms else None,
-                discount_until=_utc(terms.until, "earlyPaymentDiscount.until") if terms else None,
-            )
-            row = await admin.create_invoice(info.context.db, principal.tenant_id, new)
-        except errors.DomainError as error:
-            return gql_errors.to_graphql(error)  # type: ignore[return-value]
+        new = admin.NewInvoice(
+            number=input.number,
+            customer_id=str(input.customer_id),
+            currency=input.currency,
+            total=input.total,
+            due_at=_utc(input.due_at, "dueAt"),
+            discount_percent=terms.percent if terms else None,
+            discount_until=_utc(terms.until, "earlyPaymentDiscount.until") if terms else None,
+        )
+        row = await admin.create_invoice(info.context.db, principal.tenant_id, new)
         return Invoice.of(row)
 
     @strawberry.mutation(description="Admin: credit a customer's wallet (created if missing).")
+    @maps_domain_errors
     async def top_up_wallet(
         self, info: Info[Context, None], input: TopUpWalletInput
     ) -> TopUpWalletResult:
         principal = info.context.require_admin()
         if input.reference is not None and len(input.reference) > 200:
             raise bad_input("Invalid reference: TOO_LONG")
-        try:
-            row = await admin.top_up_wallet(
-                info.context.db,
-                principal.tenant_id,
-                str(input.customer_id),
-                input.currency,
-                input.amount,
-                input.reference,
-            )
-        except errors.DomainError as error:
-            return gql_errors.to_graphql(error)  # type: ignore[return-value]
+        row = await admin.top_up_wallet(
+            info.context.db,
+            principal.tenant_id,
+            str(input.customer_id),
+            input.currency,
+            input.amount,
+            input.reference,
+        )
         return Wallet.of(row)
 
     @strawberry.mutation(description="Admin: void an invoice that has no payments.")
+    @maps_domain_errors
     async def void_invoice(self, info: Info[Context, None], number: int) -> VoidInvoiceResult:
         principal = info.context.require_admin()
-        try:
-            row = await admin.void_invoice(info.context.db, principal.tenant_id, number)
-        except errors.DomainError as error:
-            return gql_errors.to_graphql(error)  # type: ignore[return-value]
+        row = await admin.void_invoice(info.context.db, principal.tenant_id, number)
         return Invoice.of(row)
 
     @strawberry.mutation(description="Admin: revoke a session; its token stops working at once.")
+    @maps_domain_errors
     async def revoke_session(self, info: Info[Context, None], jti: str) -> RevokeSessionResult:
         principal = info.context.require_admin()
-        try:
-            row = await admin.revoke_session(info.context.db, principal.tenant_id, jti)
-        except errors.DomainError as error:
-            return gql_errors.to_graphql(error)  # type: ignore[return-value]
+        row = await admin.revoke_session(info.context.db, principal.tenant_id, jti)
         assert row.revoked_at is not None
         return RevokeSessionSuccess(jti=row.jti, revoked_at=row.revoked_at)

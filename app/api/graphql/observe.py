@@ -14,20 +14,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
-from graphql import (
-    DocumentNode,
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
-    GraphQLError,
-    InlineFragmentNode,
-    OperationType,
-    SelectionSetNode,
-)
-from graphql.utilities import get_operation_ast
+from graphql import GraphQLError
 from strawberry.extensions import FieldExtension, SchemaExtension
 from strawberry.types import Info
 
+from app.api.graphql.document import root_fields
 from app.observability import metrics
 from app.observability.request_info import current_request, note_operation
 
@@ -35,34 +26,6 @@ PAY_FIELD = "payInvoice"
 INVALID = "invalid"
 MULTIPLE = "multiple"
 INTROSPECTION = "introspection"
-
-
-def _root_fields(
-    selections: SelectionSetNode, fragments: dict[str, FragmentDefinitionNode]
-) -> Iterator[str]:
-    for selection in selections.selections:
-        if isinstance(selection, FieldNode):
-            yield selection.name.value
-        elif isinstance(selection, InlineFragmentNode):
-            yield from _root_fields(selection.selection_set, fragments)
-        elif isinstance(selection, FragmentSpreadNode):
-            fragment = fragments.get(selection.name.value)
-            if fragment is not None:
-                yield from _root_fields(fragment.selection_set, fragments)
-
-
-def root_fields(document: DocumentNode, operation_name: str | None) -> tuple[bool, list[str]]:
-    """(whether the operation is a mutation, its root fields' names), or (False, [])."""
-    operation = get_operation_ast(document, operation_name)
-    if operation is None:
-        return False, []
-    fragments = {
-        definition.name.value: definition
-        for definition in document.definitions
-        if isinstance(definition, FragmentDefinitionNode)
-    }
-    names = list(_root_fields(operation.selection_set, fragments))
-    return operation.operation == OperationType.MUTATION, names
 
 
 def operation_label(names: list[str]) -> str:
@@ -97,7 +60,11 @@ class NameOperation(SchemaExtension):
             return
         context = self.execution_context
         document = context.graphql_document
-        mutation, names = root_fields(document, context.operation_name) if document else (False, [])
+        if document is None:
+            mutation, names = False, []
+        else:
+            fields = root_fields(document, context.operation_name, context.variables)
+            mutation, names = fields.mutation, fields.names
         valid = bool(names) and not context.pre_execution_errors
         note_operation(operation_label(names) if valid else INVALID)
         payments = names.count(PAY_FIELD) if mutation else 0

@@ -1,31 +1,22 @@
 """Gateway checks for GraphQL payments, run once per operation before any resolver.
 
-Every `payInvoice` field in the operation (aliases and fragments included) is one
-payment attempt: the whole operation is refused, and nothing runs, unless the caller
-is authenticated (check 1), passes the guard (check 2) and has room in its rate limit
-for all of them at once (check 3).
+Every `payInvoice` field the operation will run (aliases and fragments included; one
+that `@skip`/`@include` leaves out is not run, so not counted: app.api.graphql.document)
+is one payment attempt: the whole operation is refused, and nothing runs, unless the
+caller is authenticated (check 1), passes the guard (check 2) and has room in its rate
+limit for all of them at once (check 3).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
-from graphql import (
-    ExecutionResult,
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
-    GraphQLError,
-    InlineFragmentNode,
-    OperationType,
-    SelectionSetNode,
-    value_from_ast_untyped,
-)
-from graphql.utilities import get_operation_ast
+from graphql import ExecutionResult, FieldNode, GraphQLError, value_from_ast_untyped
 from strawberry.extensions import SchemaExtension
 
 from app.api.graphql.context import ClientError, Context, forbidden, unauthenticated
+from app.api.graphql.document import root_fields
 from app.api.graphql.masking import masked
 from app.http.gate import Gate
 from app.http.ratelimit import TOO_MANY_REQUESTS, RateDecision
@@ -38,20 +29,6 @@ def rate_limited(decision: RateDecision) -> ClientError:
     assert error.extensions is not None
     error.extensions["retryAfter"] = max(1, decision.reset_after)
     return error
-
-
-def _root_fields(
-    selections: SelectionSetNode, fragments: dict[str, FragmentDefinitionNode]
-) -> Iterator[FieldNode]:
-    for selection in selections.selections:
-        if isinstance(selection, FieldNode):
-            yield selection
-        elif isinstance(selection, InlineFragmentNode):
-            yield from _root_fields(selection.selection_set, fragments)
-        elif isinstance(selection, FragmentSpreadNode):
-            fragment = fragments.get(selection.name.value)
-            if fragment is not None:
-                yield from _root_fields(fragment.selection_set, fragments)
 
 
 def _clone_id(field: FieldNode, variables: dict[str, Any]) -> object:
@@ -78,26 +55,15 @@ class PaymentGate(SchemaExtension):
         document = execution.graphql_document
         if document is None:
             return None
-        operation = get_operation_ast(document, execution.operation_name)
-        if operation is None or operation.operation != OperationType.MUTATION:
-            return None
-        fragments = {
-            definition.name.value: definition
-            for definition in document.definitions
-            if isinstance(definition, FragmentDefinitionNode)
-        }
-        payments = [
-            field
-            for field in _root_fields(operation.selection_set, fragments)
-            if field.name.value == PAY_FIELD
-        ]
+        variables = execution.variables or {}
+        fields = root_fields(document, execution.operation_name, variables)
+        payments = fields.named(PAY_FIELD) if fields.mutation else []
         if not payments:
             return None
         context: Context = execution.context
         principal = context.principal
         if principal is None:
             return unauthenticated()
-        variables = execution.variables or {}
         if Gate.denies(principal, [_clone_id(field, variables) for field in payments]):
             return forbidden()
         if context.gate is None:

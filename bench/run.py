@@ -26,6 +26,7 @@ import secrets
 import signal
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +34,11 @@ from types import FrameType
 from typing import Any
 
 import asyncpg
+import graphql
 
+from app.api.graphql.cost import document_cost
+from app.api.graphql.limits import MAX_ALIASES
+from app.api.graphql.schema import schema as graphql_schema
 from app.config import Settings
 from app.db.engine import Database
 from app.db.migrate import upgrade
@@ -46,11 +51,12 @@ from bench.measure import Result
 from bench.probe import probe
 from bench.progress import say
 from bench.server import RATE_LIMIT, AppServer, app_env
-from bench.workload import GRAPHQL_REFERENCE, REST_REFERENCE
+from bench.workload import GRAPHQL_REFERENCE, REST_REFERENCE, heavy_query
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-MEASUREMENTS = ("tpcb", "replay", "rest", "graphql", "reads", "pages")
+MEASUREMENTS = ("tpcb", "replay", "rest", "graphql", "reads", "pages", "starve")
+HEAVY_CLIENTS = 2  # looping the heaviest allowed read beside the small reads
 
 
 @dataclass(frozen=True)
@@ -281,6 +287,41 @@ class Bench:
                 row = self.http_row(app, "e", "invoices(first: 50)", _rows(size), self.page_spec())
                 # every payer's invoice, the capture customer's, and the pager's
                 row.detail["invoices_in_table"] = self.options.customers + 1 + self.pager_rows
+        if self.wants("starve"):
+            self.starve_row(app, payers)
+
+    def starve_row(self, app: AppServer, payers: list[seed.Account]) -> Result:
+        """Small reads while other clients loop the heaviest read the cost limit allows: what
+        the limit promises another customer (p99 against the reads row without it)."""
+        aliases, cost = heaviest_allowed(self.settings.graphql_max_cost)
+        heavy = self.page_spec()
+        heavy.update(kind="heavy", clients=HEAVY_CLIENTS, heavy_aliases=aliases)
+        say(f"    beside {HEAVY_CLIENTS} clients looping {aliases} pages of 100 (cost {cost})")
+        with ThreadPoolExecutor(1) as pool:
+            looping = pool.submit(measure.http_load, "e", "heavy read", "loop", heavy, self.meter)
+            row = self.http_row(
+                app,
+                "e",
+                "invoice(number) + heavy read",
+                "starve",
+                self.spec("invoice", payers),
+            )
+            try:
+                loop, _ = looping.result()
+            except measure.LoadFailed as failure:
+                loop = measure.failed("e", "heavy read", "loop", str(failure))
+        row.detail["heavy"] = {
+            "aliases": aliases,
+            "cost": cost,
+            "max_cost": self.settings.graphql_max_cost,
+            "throughput": loop.throughput,
+            "latency_ms": loop.latency_ms,
+            "errors": loop.errors,
+            "error_samples": loop.error_samples,
+        }
+        say(f"    the heavy read: {loop.throughput:.1f} req/s, {loop.errors} errors")
+        row.errors += loop.errors
+        return row
 
     def checkpoint(self) -> None:
         """Start every measurement from a clean checkpoint, not mid-way through one."""
@@ -345,6 +386,21 @@ class Bench:
             + (f" ({row.error_samples[0]})" if row.error_samples else "")
         )
         return row
+
+
+def heaviest_allowed(max_cost: int) -> tuple[int, int]:
+    """The most aliased pages of the heavy read (at most MAX_ALIASES) whose cost the limit
+    allows, and that cost, as the app computes it."""
+    best = (0, 0)
+    for aliases in range(1, MAX_ALIASES + 1):
+        document = graphql.parse(heavy_query(aliases))
+        cost = document_cost(graphql_schema._schema, document, None, {})
+        if cost > max_cost:
+            break
+        best = (aliases, cost)
+    if best[0] == 0:
+        raise RuntimeError(f"not one page of the heavy read fits GRAPHQL_MAX_COST={max_cost}")
+    return best
 
 
 def _ms(value: float | None) -> str:

@@ -59,7 +59,20 @@ query Viewer {
 }
 """
 
-KINDS = ("rest_pay", "graphql_pay", "invoice", "viewer", "page")
+KINDS = ("rest_pay", "graphql_pay", "invoice", "viewer", "page", "heavy")
+HEAVY_PAGE = 100  # invoices per aliased page of the heavy read: the most `first` allows
+
+
+def heavy_query(aliases: int) -> str:
+    """A dashboard's heaviest read: `aliases` pages of 100 invoices, each at its own cursor
+    (the bench sends as many as the cost limit allows, `bench.run.heaviest_allowed`)."""
+    variables = ", ".join(f"$c{i}: String" for i in range(aliases))
+    node = "id number status total { amount currency } balanceDue { amount currency }"
+    pages = " ".join(
+        f"p{i}: invoices(first: {HEAVY_PAGE}, after: $c{i}) {{ edges {{ node {{ {node} }} }} }}"
+        for i in range(aliases)
+    )
+    return f"query Heavy({variables}) {{ {pages} }}"
 
 
 @dataclass(frozen=True)
@@ -169,6 +182,16 @@ def check_page(call: Call, status: int, body: bytes) -> str | None:
     return None
 
 
+def check_heavy(call: Call, status: int, body: bytes) -> str | None:
+    data, error = _data(status, body)
+    if data is None:
+        return error
+    sizes = [len((page or {}).get("edges") or []) for page in data.values()]
+    if len(sizes) != call.expect or any(size != HEAVY_PAGE for size in sizes):
+        return f"asked {call.expect} pages of {HEAVY_PAGE}, got {sizes[:5]}"
+    return None
+
+
 def cursor(number: int) -> str:
     """The invoices connection's cursor for `number` (app.api.graphql.types.encode_cursor)."""
     return base64.urlsafe_b64encode(f"inv:{number}".encode()).decode()
@@ -246,4 +269,18 @@ def make_calls(spec: dict[str, Any], rng: random.Random) -> tuple[Callable[[], C
             return Call(raw, expect=after)
 
         return page, check_page
+    if kind == "heavy":
+        pager = targets[0]
+        first, rows, aliases = spec["page_first_number"], spec["page_rows"], spec["heavy_aliases"]
+        query = heavy_query(aliases)
+
+        def heavy() -> Call:
+            starts = [first - 1 + rng.randint(0, rows - HEAVY_PAGE) for _ in range(aliases)]
+            variables = {
+                f"c{i}": cursor(after) if after >= first else None for i, after in enumerate(starts)
+            }
+            raw = _request(host, GRAPHQL_PATH, pager.token, _graphql(query, variables))
+            return Call(raw, expect=aliases)
+
+        return heavy, check_heavy
     raise ValueError(f"unknown kind {kind!r}; one of {', '.join(KINDS)}")

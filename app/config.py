@@ -21,7 +21,7 @@ DEFAULT_WS_INIT_TIMEOUT = 3.0
 DEFAULT_WS_MAX_PER_CLIENT = 20
 DEFAULT_WS_MAX_CONNECTIONS = 500
 N = TypeVar("N", int, float)
-DEFAULT_GRAPHQL_MAX_COST = 10_000  # app/graphql/cost.py: the formula
+DEFAULT_GRAPHQL_MAX_COST = 10_000  # app/api/graphql/cost.py: the formula
 DEFAULT_GRAPHQL_TIMEOUT = 10.0  # seconds; app/kit/deadline.py
 
 

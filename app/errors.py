@@ -213,7 +213,7 @@ ERROR_TYPES: dict[str, type[DomainError]] = {
 
 
 class InvalidRequest(ValueError):
-    """The request itself is malformed (check 4: a parameter missing or mistyped).
+    """The request itself is malformed (Check.INVALID_REQUEST: a parameter missing or mistyped).
 
     Not a domain error: GraphQL answers a top-level BAD_USER_INPUT error, REST
     400 `Missing One or More Required Parameters`."""

@@ -108,7 +108,7 @@ class GraphQLApp(GraphQL[Context, None]):
 
     def parse_json(self, data: str | bytes) -> Any:
         """An HTTP request's JSON (body, or GET's `variables`): a repeated key is a 400
-        with no data, naming the key (DESIGN "Money inputs have one meaning or none")."""
+        with no data, naming the key (docs/design.md, "Protections at the edge")."""
         try:
             return self.decode_json(data)
         except DuplicateKey as error:

@@ -1,5 +1,5 @@
 """The gateway checks every payment attempt passes, REST or GraphQL, after the token:
-the traffic guard (check 2) and the rate limit (check 3)."""
+the traffic guard (Check.FORBIDDEN) and the rate limit (Check.RATE_LIMITED)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ class Gate:
     limiter: RateLimiter
 
     async def authenticate(self, authorization: str | None) -> Principal:
-        """The principal behind an `Authorization` header, or AuthError (check 1)."""
+        """The principal behind an `Authorization` header, or AuthError (Check.UNAUTHENTICATED)."""
         principal = await authenticate(self.db, self.verifier, authorization)
         note_principal(principal)  # tenant and customer on the request's log lines
         return principal

@@ -1,5 +1,5 @@
 """GraphiQL at /graphql, served whole by the app: the page, its pinned GraphiQL and React
-builds (app/static/graphiql/, made by scripts/vendor-graphiql.sh) and the script that
+builds (app/http/static/graphiql/, made by scripts/vendor-graphiql.sh) and the script that
 starts it, so it works without internet access.
 
 In development the page opens on a `payInvoice` example for the demo tenant and, when

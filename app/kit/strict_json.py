@@ -2,7 +2,7 @@
 
 A gateway, a log or a WAF that reads the first of two `"amount"` keys must never see
 another payment than the one the service makes, so both edges (REST, GraphQL over HTTP
-and websockets) decode request JSON here (DESIGN "Money inputs have one meaning or none").
+and websockets) decode request JSON here (docs/design.md, "Protections at the edge").
 """
 
 from __future__ import annotations

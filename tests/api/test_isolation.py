@@ -22,7 +22,7 @@ than "missing") proves no case passes because its document is broken.
 
 The one place the contract names a distinct answer: paying an invoice of another customer
 of the same tenant is `InvoiceOwnershipMismatch` (REST 400 "Customer Invoice does not
-match expected credentials"), DESIGN.md "Paying an invoice", check 8 (line 94). That case
+match expected credentials"), Check.INVOICE_OWNERSHIP_MISMATCH in docs/design.md. That case
 asserts exactly that answer, and that it tells nothing about the invoice (its currency);
 another tenant's invoice number is still indistinguishable from a missing one.
 """
@@ -309,7 +309,7 @@ class Probe:
     writes: bool = False
     volatile: frozenset[str] = frozenset()
     control: str | None = "customer"  # who owns the identifier: "customer", "admin" or None
-    same_tenant_answer: Callable[[], Answer] | None = None  # DESIGN's named exception
+    same_tenant_answer: Callable[[], Answer] | None = None  # the contract's named exception
     same_tenant_variant: Call | None = None  # the same ask in another currency
 
     @property
@@ -526,7 +526,7 @@ def pay(**fields: Any) -> dict[str, Any]:
 
 
 def ownership_mismatch_graphql() -> Answer:
-    # DESIGN.md check 8 (line 94): another customer's invoice of the same tenant.
+    # Check.INVOICE_OWNERSHIP_MISMATCH: another customer's invoice of the same tenant.
     body = {
         "data": {
             "payInvoice": {
@@ -541,7 +541,7 @@ def ownership_mismatch_graphql() -> Answer:
 
 
 def ownership_mismatch_rest() -> Answer:
-    # DESIGN.md check 8 (line 94), REST form.
+    # Check.INVOICE_OWNERSHIP_MISMATCH, REST form.
     headers = {
         "content-type": "application/json",
         "cache-control": "no-store",

@@ -1,4 +1,4 @@
-"""Money inputs have one meaning or none (DESIGN), on both backends: a body a gateway could
+"""Money inputs have one meaning or none (docs/design.md), on both backends: a body a gateway could
 read as another payment than the one made is refused before anything runs, and nothing is
 written. REST: unknown or misspelt fields, repeated keys and values of the wrong JSON type
 are 400 `Missing One or More Required Parameters` with `param` naming the field. GraphQL:

@@ -1,4 +1,4 @@
-"""Check 1: a session fixes who it is. A token whose `sub`, `clone_id` or `scope`
+"""Check.UNAUTHENTICATED: a session fixes who it is. A token whose `sub`, `clone_id` or `scope`
 disagrees with the session its `jti` names is refused (GraphQL and websocket:
 UNAUTHENTICATED; REST: 401) and writes nothing, however well it is signed. The headline
 attack: a customer's session signed with `scope: admin` must not top up wallets nor list

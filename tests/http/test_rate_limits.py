@@ -1,4 +1,4 @@
-"""Rate limits on payment attempts (check 3): per customer and per client IP, on REST
+"""Rate limits on payment attempts (Check.RATE_LIMITED): per customer and per client IP, on REST
 (429 + Retry-After + RateLimit-*) and GraphQL (RATE_LIMITED, every payInvoice counted),
 in memory or shared through Redis by several app instances."""
 
@@ -115,7 +115,7 @@ async def test_the_token_and_the_guard_come_before_the_limit(db: Database) -> No
         forbidden = await rest_pay(client, {**part(100), "cloneId": "0" * 24}, world.ada_token)
         # or with a malformed body (parameters are checked after the limit)
         malformed = await rest_pay(client, {"invoice": "x"}, world.ada_token)
-    # then each is answered by the earlier check, in DESIGN's order
+    # then each is answered by the earlier check, in the checks' order
     assert unauthenticated.status_code == 401
     assert forbidden.status_code == 403
     assert malformed.status_code == 429

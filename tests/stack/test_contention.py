@@ -412,7 +412,7 @@ class Attempt:
     key: str | None
 
     def debit(self, settled: int) -> int:
-        """The wallet debit for `settled` invoice minor units, as DESIGN.md rounds it."""
+        """The wallet debit for `settled` invoice minor units, rounded up (docs/design.md)."""
         if self.wallet_currency == self.bill.currency:
             return settled
         if self.bill.currency == "NGN":  # paid from USD at 1500 NGN per USD, rounded up

@@ -3,7 +3,7 @@
 Clients send the same few documents over and over (their operations, with variables),
 and graphql-core's parser and validator were a third of a `payInvoice` request's CPU.
 A document is found by its text; its validation by the schema, the text and the rules
-(the rules are the same classes every time: app/graphql/limits.py). Only documents that
+(the rules are the same classes every time: app/api/graphql/limits.py). Only documents that
 parsed and passed validation are kept, in bounded LRU maps, so a client sending new
 text every time costs what it did before and can never grow the memory.
 """

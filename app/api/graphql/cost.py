@@ -15,7 +15,7 @@ A document costing more than `GRAPHQL_MAX_COST` (default 10,000) is refused with
 top-level error coded `QUERY_TOO_COMPLEX` (`extensions.cost`, `extensions.maxCost`)
 before any resolver or statement runs; subscriptions are costed the same way.
 
-The document's shape is read once per cached document (app/graphql/caches.py) into a
+The document's shape is read once per cached document (app/api/graphql/caches.py) into a
 small plan; a request only multiplies its page sizes, so a document without `first: $n`
 has a constant cost and a payment pays one dictionary lookup for it.
 """

@@ -67,7 +67,7 @@ Results = (ExecutionResult, StrawberryExecutionResult)
 
 # The depth and alias rules as classes made once (Strawberry's `QueryDepthLimiter` and
 # `MaxAliasesLimiter` make new ones for every request): the same rules each time let a
-# document's validation be cached (app/graphql/caches.py).
+# document's validation be cached (app/api/graphql/caches.py).
 DEPTH_RULE = query_depth_limiter.create_validator(MAX_DEPTH, should_ignore=None)
 ALIAS_RULE = max_aliases.create_validator(MAX_ALIASES)
 

@@ -29,7 +29,7 @@ def should_mask(error: GraphQLError) -> bool:
     """Hide anything not raised on purpose for the client, from a resolver or from an
     extension (a rate-limit store that is down must not show its address). Parsing and
     validation errors, and a scalar refusing a variable (a ValueError without a field
-    path), describe the client's own input (check 4) and are never masked."""
+    path), describe the client's own input (Check.INVALID_REQUEST) and are never masked."""
     original = error.original_error
     if original is None or isinstance(original, GraphQLError):
         return False

@@ -3,8 +3,8 @@
 Every `payInvoice` field the operation will run (aliases and fragments included; one
 that `@skip`/`@include` leaves out is not run, so not counted: app.api.graphql.document)
 is one payment attempt: the whole operation is refused, and nothing runs, unless the
-caller is authenticated (check 1), passes the guard (check 2) and has room in its rate
-limit for all of them at once (check 3).
+caller is authenticated (Check.UNAUTHENTICATED), passes the guard (Check.FORBIDDEN) and
+has room in its rate limit for all of them at once (Check.RATE_LIMITED).
 """
 
 from __future__ import annotations

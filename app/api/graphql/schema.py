@@ -1,5 +1,5 @@
 """The schema: queries, mutations, subscriptions, masking of every unexpected error, and
-the limits (app/graphql/limits.py) that refuse abusive documents before any resolver runs."""
+the limits (app/api/graphql/limits.py) that refuse abusive documents before any resolver runs."""
 
 from __future__ import annotations
 
@@ -117,7 +117,7 @@ def build_schema(
     max_cost: int = DEFAULT_GRAPHQL_MAX_COST,
     timeout: float = DEFAULT_GRAPHQL_TIMEOUT,
 ) -> Schema:
-    """The schema with its protections (app/graphql/limits.py, app/graphql/cost.py). The
+    """The schema with its protections (app/api/graphql/limits.py, cost.py). The
     exported SDL is the same in every environment; `locked` hides "Did you mean …"
     suggestions and refuses `__schema` / `__type`."""
     built = Schema(

@@ -19,7 +19,7 @@ from app.kit.money import find_currency, to_decimal
 MAX_PAGE = 100
 DEFAULT_PAGE = 20
 # The most a list without pagination returns: a query's cost counts it at this size
-# (app/graphql/cost.py), so no resolver may return more.
+# (app/api/graphql/cost.py), so no resolver may return more.
 MAX_WALLETS = 10
 MAX_INVOICE_PAYMENTS = 50
 # Keys are BIGINTs: a cursor beyond one names no position, and a database handed such a

@@ -1,7 +1,8 @@
 """`POST /api/v1/billing/invoice/pay`: the seed's REST contract over `pay_invoice`.
 
-A thin edge: it reads the body, runs the gateway checks in DESIGN.md's order (token,
-guard, rate limit, parameters) and maps the service's outcome to a status and message.
+A thin edge: it reads the body, runs the gateway checks in their order (token, guard,
+rate limit, parameters: docs/design.md, "The checks, in order") and maps the service's
+outcome to a status and message.
 No business rule lives here.
 """
 

@@ -53,7 +53,7 @@ from tests.support.fuzz_world import (
 )
 
 URL = "http://testserver/graphql"
-# The codes of every error meant for the client (app/graphql/context.py, limits.py,
+# The codes of every error meant for the client (app/api/graphql/context.py, limits.py,
 # payment_gate.py). A masked failure has INTERNAL_SERVER_ERROR; an error with no code or
 # another one is no answer we designed, so it fails the run as well.
 CLIENT_CODES = {

@@ -1,4 +1,4 @@
-"""GraphQL over HTTP's media types (app/graphql/http_media.py): a client that accepts
+"""GraphQL over HTTP's media types (app/api/graphql/http_media.py): a client that accepts
 `application/graphql-response+json` gets it, and a request error then answers 400 with no
 `data`; `application/json` clients keep 200 and `data: null`."""
 

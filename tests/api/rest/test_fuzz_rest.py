@@ -11,7 +11,7 @@ ledger invariant must still hold (tests/support/fuzz_world.py).
 
 Then Hypothesis writes payable bodies with one second meaning each (an unknown or misspelt
 field, a repeated key, a number in another script's digits): every one is refused with 400
-`param` naming the field, and nothing moves (DESIGN "Money inputs have one meaning or none").
+`param` naming the field, and nothing moves (docs/design.md, "Protections at the edge").
 """
 
 from __future__ import annotations

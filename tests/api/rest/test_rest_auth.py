@@ -1,5 +1,5 @@
-"""Check 1 on `POST /api/v1/billing/invoice/pay`: every way a token can be wrong is the
-same 401 `Unauthorized` (with `WWW-Authenticate: Bearer`) and writes nothing.
+"""Check.UNAUTHENTICATED on `POST /api/v1/billing/invoice/pay`: every way a token can be
+wrong is the same 401 `Unauthorized` (with `WWW-Authenticate: Bearer`) and writes nothing.
 
 The table reuses the bad tokens of tests/auth/test_auth_tokens.py, which checks each of them
 on GraphQL; the cases that need other key settings are checked on GraphQL here too.

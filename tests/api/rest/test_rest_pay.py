@@ -1,6 +1,6 @@
-"""`POST /api/v1/billing/invoice/pay` on both backends: every row of DESIGN.md's check
-table with its exact status, body and `X-Error-Code`, and nothing written; the seed
-document's own example; exact amounts; another wallet currency; idempotent replays; the
+"""`POST /api/v1/billing/invoice/pay` on both backends: every check of docs/design.md "The
+checks, in order" with its exact status, body and `X-Error-Code`, and nothing written; the
+seed document's own example; exact amounts; another wallet currency; idempotent replays; the
 body size limit.
 
 tests/payments/test_pay_errors.py proves the same rows as GraphQL union members; this is the same
@@ -49,7 +49,7 @@ ELSEWHERE = 900  # Sam's NGN invoice in the other tenant
 MISSING = 999  # no invoice has this number in any tenant
 
 
-# DESIGN.md's table: each union member's REST status and message.
+# The checks' table (docs/design.md): each union member's REST status and message.
 DESIGN_ROWS: dict[str, tuple[int, str]] = {
     "UserNotFound": (404, "User not found"),
     "CurrencyNotFound": (404, "Currency not found"),
@@ -194,12 +194,13 @@ async def suspend(db: Database, customer_id: str) -> None:
 def test_the_route_maps_every_union_error_to_designs_status_and_message() -> None:
     # given the route's one table, as (status, message) by class name
     mapped = {cls.__name__: (status, cls.message) for cls, status in rest.STATUS.items()}
-    # then it is exactly DESIGN.md's rows 5-14, and every class carries its code
+    # then it is exactly the table from USER_NOT_FOUND to IDEMPOTENCY_KEY_REUSED, and every
+    # class carries its code
     assert mapped == DESIGN_ROWS
     assert {cls.__name__: cls.code for cls in rest.STATUS} == CODES
 
 
-# --- row 1: the token -----------------------------------------------------------------
+# --- Check.UNAUTHENTICATED: the token -------------------------------------------------
 
 
 def resigned(token: str) -> str:
@@ -223,7 +224,7 @@ async def test_row_1_no_valid_token_is_unauthorized(
 ) -> None:
     # given Ada's open invoice
     world = await given_books(db)
-    # when it is paid without a valid token, the body also failing checks 2 and 4
+    # when it is paid without a valid token, the body also failing FORBIDDEN and INVALID_REQUEST
     header = header_of(world)
     headers = {} if header is None else {"Authorization": header}
     body = {**BASE, "cloneId": OTHER_CLONE, "invoice": "not a number"}
@@ -244,7 +245,7 @@ async def test_row_1_a_revoked_session_is_unauthorized(db: Database) -> None:
     assert_answer(response, 401, "Unauthorized", "UNAUTHENTICATED")
 
 
-# --- row 2: the traffic guard ---------------------------------------------------------
+# --- Check.FORBIDDEN: the traffic guard -----------------------------------------------
 
 FORBIDDEN: list[Any] = [
     pytest.param(False, {**BASE, "cloneId": OTHER_CLONE}, id="cloneId of the other tenant"),
@@ -275,7 +276,7 @@ async def test_row_2_the_guard_denies_access(db: Database, suspended: bool, body
     assert_answer(response, 403, "Access denied", "FORBIDDEN")
 
 
-# --- row 4: parameters ----------------------------------------------------------------
+# --- Check.INVALID_REQUEST: parameters ------------------------------------------------
 
 MALFORMED: list[Any] = [
     pytest.param(raw(without(BASE, "invoice")), {}, id="invoice missing"),
@@ -396,7 +397,7 @@ async def test_the_base_request_is_paid(db: Database) -> None:
     assert decoded(integral)["balanceDue"] == 3000
 
 
-# --- rows 5-13: the service's errors --------------------------------------------------
+# --- USER_NOT_FOUND to INSUFFICIENT_FUNDS: the service's errors -----------------------
 
 FROM_USD = {"currency": "USD"}
 
@@ -515,12 +516,12 @@ async def test_rows_5_to_13_each_domain_error_has_its_status_and_message(
     world = await given_books(db)
     # when a request fails one of the service's checks (or two: the earlier decides)
     response = await refused(db, getattr(world, token), body)
-    # then DESIGN.md's status and exact message, the code in X-Error-Code, nothing written
+    # then the table's status and exact message, the code in X-Error-Code, nothing written
     assert_row(response, member)
     assert "Idempotent-Replayed" not in response.headers
 
 
-# --- row 14 and replays ---------------------------------------------------------------
+# --- Check.IDEMPOTENCY_KEY_REUSED and replays -----------------------------------------
 
 
 async def test_row_14_a_key_reused_with_other_parameters_is_a_conflict(db: Database) -> None:

@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from dotenv import load_dotenv
 
@@ -23,6 +24,7 @@ DEFAULT_WS_MAX_CONNECTIONS = 500
 N = TypeVar("N", int, float)
 DEFAULT_GRAPHQL_MAX_COST = 10_000  # app/api/graphql/cost.py: the formula
 DEFAULT_GRAPHQL_TIMEOUT = 10.0  # seconds; app/kit/deadline.py
+DEFAULT_OTEL_SERVICE_NAME = "invoicepay"
 
 
 class ConfigError(Exception):
@@ -61,6 +63,16 @@ def _csv(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (value or "").split(",") if part.strip())
 
 
+def _otlp_endpoint(value: str | None) -> str | None:
+    endpoint = (value or "").strip()
+    if not endpoint:
+        return None
+    parts = urlsplit(endpoint)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ConfigError("OTEL_EXPORTER_OTLP_ENDPOINT must be an http:// or https:// URL")
+    return endpoint
+
+
 def _positive(env: dict[str, str], name: str, kind: type[N], default: N) -> N:
     raw = (env.get(name) or "").strip()
     if not raw:
@@ -97,6 +109,9 @@ class Settings:
     ws_max_connections: int = DEFAULT_WS_MAX_CONNECTIONS  # open websockets in this process
     graphql_max_cost: int = DEFAULT_GRAPHQL_MAX_COST
     graphql_timeout: float = DEFAULT_GRAPHQL_TIMEOUT
+    # Tracing (app.observability.tracing) is on only when this is set; the standard names.
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_service_name: str = DEFAULT_OTEL_SERVICE_NAME
 
     @property
     def serves_metrics(self) -> bool:
@@ -126,6 +141,9 @@ class Settings:
                 f"METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_CHARS} characters long"
             )
         return cls(
+            otel_exporter_otlp_endpoint=_otlp_endpoint(env.get("OTEL_EXPORTER_OTLP_ENDPOINT")),
+            otel_service_name=(env.get("OTEL_SERVICE_NAME") or "").strip()
+            or DEFAULT_OTEL_SERVICE_NAME,
             graphql_max_cost=_positive(env, "GRAPHQL_MAX_COST", int, DEFAULT_GRAPHQL_MAX_COST),
             graphql_timeout=_positive(env, "GRAPHQL_TIMEOUT", float, DEFAULT_GRAPHQL_TIMEOUT),
             database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,

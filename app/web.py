@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 from cross_web import HTTPException
@@ -37,7 +37,7 @@ from app.api.graphql.subscriptions import accept_connection
 from app.api.rest import route as rest
 from app.api.rest.openapi import OPENAPI_PATH, openapi_document
 from app.auth.tokens import AuthError, Principal, TokenVerifier
-from app.config import Settings
+from app.config import ConfigError, Settings
 from app.db.engine import Database
 from app.db.unavailable import RETRY_AFTER_SECONDS, SERVICE_UNAVAILABLE_CODE
 from app.events.hub import EventHub, committed_notices
@@ -53,6 +53,9 @@ from app.kit.strict_json import DuplicateKey
 from app.observability import metrics
 from app.observability.logs import JsonFormatter
 
+if TYPE_CHECKING:
+    from app.observability.tracing import Tracing
+
 log = logging.getLogger("invoicepay")
 
 
@@ -60,9 +63,9 @@ class GraphQLApp(GraphQL[Context, None]):
     """GraphQL over HTTP and websockets, with the schema `settings` call for (production
     refuses introspection and hides suggestions) and GraphiQL only when GRAPHIQL is on."""
 
-    def __init__(self, gate: Gate, settings: Settings) -> None:
+    def __init__(self, gate: Gate, settings: Settings, tracing: Tracing | None = None) -> None:
         super().__init__(
-            schema_for(settings),
+            schema_for(settings, None if tracing is None else tracing.schema_extension),
             graphql_ide="graphiql" if settings.graphiql else None,
             # A socket that never sends `connection_init` is closed with 4408 after this.
             connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout),
@@ -214,21 +217,37 @@ def _only_unavailable(result: GraphQLHTTPResponse) -> bool:
     )
 
 
+def _start_tracing(settings: Settings) -> Tracing:
+    """OpenTelemetry is imported here alone, and only when tracing is asked for."""
+    try:
+        from app.observability.tracing import start_tracing
+    except ImportError as error:
+        raise ConfigError(
+            "OTEL_EXPORTER_OTLP_ENDPOINT is set but OpenTelemetry is not installed "
+            "(pip install 'invoicepay[tracing]')"
+        ) from error
+    return start_tracing(settings)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
     db: Database | None = None,
     limiter: RateLimiter | None = None,
+    tracing: Tracing | None = None,
 ) -> Starlette:
-    """The application; refuses to start on a configuration that is not safe (ConfigError)."""
+    """The application; refuses to start on a configuration that is not safe (ConfigError).
+    Traced when OTEL_EXPORTER_OTLP_ENDPOINT is set, or into `tracing` when given."""
     settings = settings or Settings.from_env()
+    if tracing is None and settings.otel_exporter_otlp_endpoint is not None:
+        tracing = _start_tracing(settings)
     guard = TrafficGuard(settings.trusted_proxies, settings.blocked_ips)
     verifier = TokenVerifier(settings)
     own_limiter = limiter is None
     limiter = limiter or RateLimiter(settings.rate_limit, settings.rate_limit_storage_url)
     database = db or Database(settings.database_url)
     gate = Gate(db=database, verifier=verifier, limiter=limiter)
-    graphql = GraphQLApp(gate, settings)
+    graphql = GraphQLApp(gate, settings, tracing)
     events = graphql.events = EventHub(database)
     document = openapi_document()
     metrics.watch_pool(database)
@@ -272,6 +291,7 @@ def create_app(
             *operations,
         ],
         middleware=[
+            *([] if tracing is None else [tracing.middleware()]),
             Middleware(metrics.MetricsMiddleware),
             Middleware(RequestContextMiddleware),
             Middleware(TrafficGuardMiddleware, guard=guard),

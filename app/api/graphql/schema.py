@@ -4,7 +4,7 @@ the limits (app/api/graphql/limits.py) that refuse abusive documents before any 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from functools import cache, partial
 from typing import Any
@@ -82,6 +82,7 @@ class RefuseUnstorableText(SchemaExtension):
 
 
 log = logging.getLogger("invoicepay.graphql")
+ExtensionFactory = Callable[..., SchemaExtension]
 
 
 def query_timeout(seconds: float) -> ClientError:
@@ -116,10 +117,12 @@ def build_schema(
     locked: bool,
     max_cost: int = DEFAULT_GRAPHQL_MAX_COST,
     timeout: float = DEFAULT_GRAPHQL_TIMEOUT,
+    tracing: ExtensionFactory | None = None,
 ) -> Schema:
     """The schema with its protections (app/api/graphql/limits.py, cost.py). The
     exported SDL is the same in every environment; `locked` hides "Did you mean …"
-    suggestions and refuses `__schema` / `__type`."""
+    suggestions and refuses `__schema` / `__type`. `tracing`: the extension that traces
+    each operation, when tracing is on (app.observability.tracing)."""
     built = Schema(
         query=Query,
         mutation=Mutation,
@@ -128,6 +131,7 @@ def build_schema(
         config=StrawberryConfig(scalar_map={Decimal: DECIMAL}, disable_field_suggestions=locked),
         extensions=[
             NameOperation,  # first, so it sees the final errors (app.api.graphql.observe)
+            *([] if tracing is None else [tracing]),  # its span then covers every step
             MaskUnexpectedErrors,
             *limit_extensions(locked=locked),
             DocumentCache,
@@ -142,15 +146,17 @@ def build_schema(
 
 
 @cache
-def _built(locked: bool, max_cost: int, timeout: float) -> Schema:
-    return build_schema(locked=locked, max_cost=max_cost, timeout=timeout)
+def _built(
+    locked: bool, max_cost: int, timeout: float, tracing: ExtensionFactory | None = None
+) -> Schema:
+    return build_schema(locked=locked, max_cost=max_cost, timeout=timeout, tracing=tracing)
 
 
-def schema_for(settings: Settings) -> Schema:
-    """The schema `settings` call for, built once per process: locked in production,
-    unless GraphiQL is on there (GRAPHIQL=on)."""
+def schema_for(settings: Settings, tracing: ExtensionFactory | None = None) -> Schema:
+    """The schema `settings` call for, built once per process (and tracing extension):
+    locked in production, unless GraphiQL is on there (GRAPHIQL=on)."""
     locked = settings.is_production and not settings.graphiql
-    return _built(locked, settings.graphql_max_cost, settings.graphql_timeout)
+    return _built(locked, settings.graphql_max_cost, settings.graphql_timeout, tracing)
 
 
 schema = _built(False, DEFAULT_GRAPHQL_MAX_COST, DEFAULT_GRAPHQL_TIMEOUT)

@@ -90,6 +90,10 @@ class TrafficGuardMiddleware:
                 forwarded_for = joined if forwarded_for is None else f"{forwarded_for},{joined}"
         client_ip = self.guard.client_ip(peer, forwarded_for)
         scope.setdefault("state", {})["client_ip"] = client_ip
+        if client_ip != self.guard.client_ip(peer, None):
+            # uvicorn's access line reads this very scope: it names the client, not our
+            # proxy (whose port is all we know; the client's is not forwarded).
+            scope["client"] = (client_ip, 0)
         if not self.guard.is_blocked(client_ip):
             await self.app(scope, receive, send)
             return

@@ -1,8 +1,11 @@
-"""Rate limits on payment attempts, per customer and per client IP (the `limits` library).
+"""Rate limits on payment attempts, per customer and per client IP (the `limits` library
+parses them).
 
 `RATE_LIMIT` is a `limits` string such as `60/minute` (or several: `5/second;60/minute`).
 Counters live in memory by default; with `RATE_LIMIT_STORAGE_URL=redis://…` every app
 instance shares them. A moving window: a burst at a window's edge cannot double the rate.
+An attempt is checked against every limit of every identity and taken from all of them or
+from none (app.http.rate_windows): on Redis in one script, one round trip.
 """
 
 from __future__ import annotations
@@ -12,13 +15,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
 from limits import RateLimitItem, parse_many
-from limits.aio.strategies import MovingWindowRateLimiter
-from limits.errors import ConfigurationError
-from limits.storage import storage_from_string
 
 from app.config import ConfigError
+from app.http.rate_windows import MemoryWindows, Outcome, RedisWindows, Window
 
 TOO_MANY_REQUESTS = "Too many requests"
 
@@ -29,6 +29,7 @@ class RateDecision:
     limit: int
     remaining: int
     reset_after: int  # seconds until the tightest window frees room again
+    retry_after: int = 1  # when refused: seconds until every window has room for it
 
     def headers(self) -> dict[str, str]:
         headers = {
@@ -37,7 +38,7 @@ class RateDecision:
             "RateLimit-Reset": str(self.reset_after),
         }
         if not self.allowed:
-            headers["Retry-After"] = str(max(1, self.reset_after))
+            headers["Retry-After"] = str(self.retry_after)
         return headers
 
 
@@ -51,55 +52,51 @@ class RateLimiter:
         except ValueError:
             raise ConfigError(f"RATE_LIMIT: {limit!r} is not a rate such as 60/minute") from None
         self.key_prefix = key_prefix
-        self.pool: aioredis.ConnectionPool | None = None
         scheme = storage_url.split("://", 1)[0].lower()
-        try:
-            if scheme in REDIS_SCHEMES:
-                # Our own pool, so that closing the app closes its connections.
-                self.pool = aioredis.ConnectionPool.from_url(storage_url)
-                storage = storage_from_string(
-                    "async+redis://",
-                    implementation="redispy",
-                    key_prefix=key_prefix,
-                    connection_pool=self.pool,  # type: ignore[arg-type]
-                )
-            else:
-                storage = storage_from_string(f"async+{storage_url}")
-        except (ConfigurationError, ValueError) as error:
-            raise ConfigError(f"RATE_LIMIT_STORAGE_URL: {error}") from None
-        self.strategy = MovingWindowRateLimiter(storage)
+        self.windows: MemoryWindows | RedisWindows
+        if scheme == "memory":
+            self.windows = MemoryWindows()
+        elif scheme in REDIS_SCHEMES:
+            try:
+                self.windows = RedisWindows(storage_url)
+            except ValueError as error:
+                raise ConfigError(f"RATE_LIMIT_STORAGE_URL: {error}") from None
+        else:
+            raise ConfigError(
+                f"RATE_LIMIT_STORAGE_URL: {scheme!r} is not memory:// or redis:// (rediss://,"
+                " unix://)"
+            )
 
     async def aclose(self) -> None:
-        if self.pool is not None:
-            await self.pool.aclose()
+        await self.windows.aclose()
 
     async def consume(self, identities: Sequence[str], cost: int = 1) -> RateDecision:
         """Take `cost` from every limit of every identity, or from none of them."""
-        keys = [f"{self.key_prefix}:{identity}" for identity in identities]
-        pairs = [(item, key) for item in self.items for key in keys]
-        allowed = True
-        for item, key in pairs:
-            if not await self.strategy.test(item, key, cost=cost):
-                allowed = False
-                break
-        if allowed:
-            for item, key in pairs:
-                allowed = await self.strategy.hit(item, key, cost=cost) and allowed
-        return await self._decision(pairs, allowed)
+        windows = [
+            Window(f"{self.key_prefix}:{item.key_for(identity)}", item.amount, item.get_expiry())
+            for item in self.items
+            for identity in identities
+        ]
+        return _decision(windows, await self.windows.take(windows, cost), time.time())
 
-    async def _decision(
-        self, pairs: list[tuple[RateLimitItem, str]], allowed: bool
-    ) -> RateDecision:
-        now = time.time()
-        tightest: RateDecision | None = None
-        for item, key in pairs:
-            stats = await self.strategy.get_window_stats(item, key)
-            remaining = max(0, stats.remaining)
-            reset_after = max(0, math.ceil(stats.reset_time - now))
-            if tightest is None or (remaining, -reset_after) < (
-                tightest.remaining,
-                -tightest.reset_after,
-            ):
-                tightest = RateDecision(allowed, item.amount, remaining, reset_after)
-        assert tightest is not None
-        return tightest
+
+def _decision(windows: list[Window], outcome: Outcome, now: float) -> RateDecision:
+    """What the client is told: the tightest window (least room, then the longest wait),
+    and when refused, when every window will have room for the attempt."""
+    tightest: RateDecision | None = None
+    retry_after = 1
+    for window, state in zip(windows, outcome.states, strict=True):
+        remaining = max(0, window.limit - state.count)
+        reset_at = (state.oldest if state.oldest is not None else now) + window.expiry
+        reset_after = max(0, math.ceil(reset_at - now))
+        if tightest is None or (remaining, -reset_after) < (
+            tightest.remaining,
+            -tightest.reset_after,
+        ):
+            tightest = RateDecision(outcome.allowed, window.limit, remaining, reset_after)
+        if state.room_at is not None:
+            retry_after = max(retry_after, math.ceil(state.room_at - now))
+    assert tightest is not None
+    return RateDecision(
+        tightest.allowed, tightest.limit, tightest.remaining, tightest.reset_after, retry_after
+    )

@@ -27,7 +27,7 @@ PAY_FIELD = "payInvoice"
 def rate_limited(decision: RateDecision) -> ClientError:
     error = ClientError(TOO_MANY_REQUESTS, "RATE_LIMITED")
     assert error.extensions is not None
-    error.extensions["retryAfter"] = max(1, decision.reset_after)
+    error.extensions["retryAfter"] = decision.retry_after
     return error
 
 

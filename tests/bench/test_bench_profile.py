@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from bench.profile import summarize
 
-SERVE = "cmd_serve (/work/main/app/cli.py:10)"
-PAY = "settle (/work/main/app/pay_pg.py:20)"
+SERVE = "cmd_serve (/work/main/app/cli/commands.py:10)"
+PAY = "settle (/work/main/app/payments/pg.py:20)"
 FETCH = "fetchrow (/x/site-packages/asyncpg/connection.py:5)"
 PARSE = "parse (/x/site-packages/graphql/language/parser.py:9)"
 JSON = "dumps (/usr/lib/python3.11/json/__init__.py:1)"

@@ -10,11 +10,11 @@
    ledger entries and the key's record of the receipt. PostgreSQL runs the statement
    atomically in its own transaction, so the locks are held for that one round trip.
 
-WRITE holds no rule of its own. The ledger legs are `app.ledger.entries.payment_legs`,
-passed as arrays. The invoice's status is `rules.status_after`, both of its answers
-passed as parameters: which one applies (did this payment leave nothing due?) is only
-known under the lock, since a stated amount may pay an invoice that moved since READ,
-and deciding it there keeps the write one statement and race-free.
+WRITE restates no rule. The ledger legs are `app.ledger.entries.payment_legs`, passed
+as arrays. The invoice's status is `rules.status_after`, its two answers written into
+the statement (`STATUS_AFTER`): which one applies (did this payment leave nothing due?)
+is known only under the lock, since a stated amount may pay an invoice that moved
+since READ; deciding it there keeps the write one statement and race-free.
 
 When WRITE changes nothing (another payment moved the invoice, or the wallet fell
 below the debit) or the key was taken meanwhile (its record's primary key refuses the
@@ -60,16 +60,22 @@ LEFT JOIN wallets w ON w.customer_id = c.id AND w.currency = $4
 LEFT JOIN idempotency_records k ON k.tenant_id = $1 AND k.customer_id = $2 AND k.key = $5
 """
 
+# `rules.status_after` as SQL: which answer applies is known only under the lock.
+STATUS_AFTER = (
+    "CASE WHEN invoices.total - invoices.amount_paid - invoices.discount_applied"
+    f" = $12::bigint + $15::bigint THEN '{status_after(True)}' ELSE '{status_after(False)}' END"
+)
+
 # $1 wallet, $2 debit, $3 invoice, $4-$6 the invoice as read (amount paid, discount,
 # status), $7 whether the invoice must still be exactly as read (see `_exact`), $8 payment
 # id, $9 tenant, $10 customer, $11 invoice currency, $12 amount, $13 wallet currency,
 # $14 rate, $15 discount, $16 reference, $17 memo, $18 accounting code, $19 key, $20 now,
 # $21 ledger transaction, $22 fingerprint, $23 the receipt to keep under the key (the
-# wallet balance, balance due and status filled in from the rows written), $24-$25 the
-# status after a payment that leaves nothing due / something due, $26-$29 the ledger legs
-# (accounts, currencies, amounts, the wallet of the wallet's own leg). Its events are
-# notified once it has committed (app.events.hub `CommittedNotices`).
-WRITE = """
+# wallet balance, balance due and status filled in from the rows written), $24-$27 the
+# ledger legs (accounts, currencies, amounts, the wallet of the wallet's own leg). Its
+# events are notified once it has committed (app.events.hub `CommittedNotices`).
+WRITE = (
+    """
 WITH w AS (
     SELECT id FROM wallets WHERE id = $1 AND balance >= $2 FOR UPDATE
 ), i AS (
@@ -87,9 +93,9 @@ WITH w AS (
     UPDATE invoices SET
         amount_paid = invoices.amount_paid + $12,
         discount_applied = invoices.discount_applied + $15,
-        status = CASE WHEN invoices.total - invoices.amount_paid - invoices.discount_applied
-                           = $12::bigint + $15::bigint
-                      THEN $24::text ELSE $25::text END
+        status = """  # noqa: S608 (STATUS_AFTER is this module's constant, no input)
+    + STATUS_AFTER
+    + """
     FROM i
     WHERE invoices.id = i.id
     RETURNING invoices.total, invoices.amount_paid, invoices.discount_applied, invoices.status
@@ -106,7 +112,7 @@ WITH w AS (
     SELECT $9, $21, 'PAYMENT', e.account, e.wallet_id, payment.id, e.currency, e.amount,
         CASE WHEN e.wallet_id IS NOT NULL THEN wallet.balance END, $16, $20
     FROM payment, wallet,
-        unnest($26::text[], $27::text[], $28::bigint[], $29::text[]) WITH ORDINALITY
+        unnest($24::text[], $25::text[], $26::bigint[], $27::text[]) WITH ORDINALITY
             AS e (account, currency, amount, wallet_id, position)
     ORDER BY e.position
 ), kept AS (
@@ -125,6 +131,7 @@ WITH w AS (
 SELECT wallet.balance, invoice.amount_paid, invoice.discount_applied, invoice.status
 FROM wallet, invoice
 """
+)
 
 KEEP_REFUSAL = """
 INSERT INTO idempotency_records (tenant_id, customer_id, key, fingerprint, outcome, created_at)
@@ -132,9 +139,6 @@ VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT DO NOTHING
 RETURNING true
 """
-
-SETTLED_IN_FULL = status_after(True)
-LEFT_DUE = status_after(False)
 
 
 class PgStore:
@@ -214,8 +218,6 @@ class PgStore:
                 new_id("txn"),
                 write.fingerprint,
                 planned,
-                SETTLED_IN_FULL,
-                LEFT_DUE,
                 [leg.account for leg in legs],
                 [leg.currency for leg in legs],
                 [leg.amount for leg in legs],

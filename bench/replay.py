@@ -13,7 +13,8 @@ Each parameter the app sent becomes a pgbench expression, found by what the valu
 - such a value plus or minus the amount (a new balance): the same arithmetic in SQL;
 - text ending in such a value (`wallet:<id>`): the same concatenation;
 - a new random id (`pay_…`, `txn_…`): a fresh random id for each transaction;
-- a timestamp: `now()`; anything else: the literal.
+- a timestamp: `now()`; an array: `ARRAY[…]` of its elements, each as above; anything
+  else: the literal.
 The capture pays an invoice that already has a payment, and an amount no column holds,
 so an input is never mistaken for a value read.
 """
@@ -27,7 +28,7 @@ from decimal import Decimal
 from typing import Any, TypeGuard
 
 from app.db.engine import Database
-from app.payments.service import PayInvoice, pay_invoice
+from app.payments import PayInvoice, pay_invoice
 from bench import seed
 from bench.capture import Event, Statement, recording
 
@@ -134,7 +135,7 @@ class _Translator:
                 lines.append(self.statement(item, number))
         markers = [line for line in lines if line in ("BEGIN;", "COMMIT;", "ROLLBACK;")]
         one_transaction = markers == ["BEGIN;", "COMMIT;"] and lines[0] == "BEGIN;"
-        autocommit = not markers  # each statement its own transaction (app.payments.pg)
+        autocommit = not markers  # each statement its own transaction (app.payments.pg_store)
         if not (one_transaction and lines[-1] == "COMMIT;") and not autocommit:
             raise ValueError("the captured payment was neither one transaction nor autocommit")
         return lines
@@ -160,6 +161,8 @@ class _Translator:
             return "NULL"
         if isinstance(value, datetime):
             return "now()"
+        if isinstance(value, list):  # an array parameter (the ledger legs): each element
+            return "ARRAY[" + ", ".join(self.expression(item) for item in value) + "]"
         if _is_int(value) and abs(value) < 2:
             return _literal(value)  # 0 and 1 are flags and zeros, not values worth tracing
         for role in (*self.inputs, *self.fresh, *self.results):

@@ -21,7 +21,7 @@ from app.billing import admin
 from app.config import Settings
 from app.db.engine import Database
 from app.kit.money import require_currency, to_minor
-from app.payments.service import PayInvoice, pay_invoice
+from app.payments import PayInvoice, pay_invoice
 from app.seed.bulk import Funding, NewCustomer, insert_customers
 from bench.database import Server
 

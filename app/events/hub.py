@@ -1,7 +1,8 @@
 """Change events for subscriptions, published only when the change has committed.
 
-    committed_notices(db).add(events)  ──►  PostgreSQL, the payment hot path (app.payments.pg):
-                               after its statement committed, batched (see below)
+    committed_notices(db).add(events)  ──►  PostgreSQL, the payment hot path
+                               (app.payments.pg_store): after its statement
+                               committed, batched (see below)
     publish(uow, events)  ──►  PostgreSQL: `pg_notify` in uow's own transaction, which
                                PostgreSQL delivers only if and when it commits, to every
                                app instance LISTENing on the database (EventListener)
@@ -22,7 +23,7 @@ import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import suppress
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import asyncpg
 from sqlalchemy import event as sa_event
@@ -33,9 +34,6 @@ from sqlalchemy.orm import Session
 from app.db.engine import CONNECT_TIMEOUT_SECONDS, Database
 from app.db.models import Invoice, Payment, Wallet
 from app.db.uow import UnitOfWork
-
-if TYPE_CHECKING:
-    from app.payments.service import Settlement
 
 log = logging.getLogger("invoicepay.events")
 
@@ -76,13 +74,6 @@ _KINDS: dict[type, Kind] = {Invoice: "invoice", Wallet: "wallet", Payment: "paym
 
 RESYNC = Event(kind="invoice", tenant_id="", customer_id="", row_id="")
 """Sent to every subscriber when events may have been missed (the listener reconnected)."""
-
-
-def settled(settlement: Settlement) -> list[Event]:
-    """The events of a successful payment: the payment, its invoice and its wallet."""
-    if settlement.rows is None:
-        return []
-    return [Event.of(row) for row in settlement.rows]
 
 
 async def publish(uow: UnitOfWork, events: Sequence[Event]) -> None:

@@ -59,16 +59,41 @@ def top_up_entries(
     return [txn.wallet_entry(wallet, amount), txn.entry(FUNDING, wallet.currency, -amount)]
 
 
+@dataclass(frozen=True, slots=True)
+class Leg:
+    """One entry of a transaction before it is written; `wallet_id` marks the wallet's own
+    entry, which also carries the wallet and its balance after."""
+
+    account: str
+    currency: str
+    amount: int
+    wallet_id: str | None = None
+
+
+def payment_legs(
+    wallet_id: str, wallet_currency: str, debit: int, currency: str, amount: int
+) -> list[Leg]:
+    """The legs of a payment of `amount` (invoice currency) debiting `debit` from the
+    wallet: through the `fx` account only when the currencies differ. The one definition,
+    written by the ORM (`payment_entries`) and by the PostgreSQL pay statement."""
+    legs = [Leg(wallet_account(wallet_id), wallet_currency, -debit, wallet_id)]
+    if wallet_currency != currency:
+        legs += [Leg(FX, wallet_currency, debit), Leg(FX, currency, -amount)]
+    legs.append(Leg(SETTLED, currency, amount))
+    return legs
+
+
 def payment_entries(payment: Payment, wallet: Wallet, now: datetime) -> list[LedgerEntry]:
     """Entries debiting `wallet` (balance already reduced) and settling the invoice."""
     txn = _Transaction(
         payment.tenant_id, "PAYMENT", now, payment.reference, payment.id, id=new_id("txn")
     )
-    entries = [txn.wallet_entry(wallet, -payment.wallet_debit)]
-    if payment.wallet_currency != payment.currency:
-        entries += [
-            txn.entry(FX, payment.wallet_currency, payment.wallet_debit),
-            txn.entry(FX, payment.currency, -payment.amount),
-        ]
-    entries.append(txn.entry(SETTLED, payment.currency, payment.amount))
-    return entries
+    legs = payment_legs(
+        wallet.id, payment.wallet_currency, payment.wallet_debit, payment.currency, payment.amount
+    )
+    return [
+        txn.wallet_entry(wallet, leg.amount)
+        if leg.wallet_id is not None
+        else txn.entry(leg.account, leg.currency, leg.amount)
+        for leg in legs
+    ]

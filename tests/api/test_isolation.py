@@ -57,7 +57,7 @@ from app.api.rest.route import MISSING_PARAMETERS
 from app.api.rest.route import PATH as REST_PATH
 from app.billing import admin
 from app.db.engine import Database
-from app.payments.service import PayInvoice, pay_invoice
+from app.payments import PayInvoice, pay_invoice
 from tests.api.graphql import test_subscriptions
 from tests.support import (
     DEMO_CLONE,

@@ -20,8 +20,8 @@ from sqlalchemy.exc import ProgrammingError
 
 import app.api.graphql.mutations
 import app.api.rest.route
-import app.payments.pg
-import app.payments.service
+import app.payments.pg_store
+import app.payments.sqlite_store
 from app.db.engine import Database
 from app.db.unavailable import SERVICE_UNAVAILABLE
 from app.web import create_app
@@ -98,14 +98,14 @@ def break_the_ledger(monkeypatch: pytest.MonkeyPatch) -> None:
     """The service fails deep inside, after the wallet, invoice and payment rows were
     written in its transaction: the failure must roll all of them back. On SQLite the
     ledger entries fail after the ORM flushed the other rows; on PostgreSQL the one WRITE
-    statement (app.payments.pg) fails at its ledger part, after its wallet, invoice and
+    statement (app.payments.pg_store) fails at its ledger part, after its wallet, invoice and
     payment parts."""
-    monkeypatch.setattr(app.payments.service, "payment_entries", _fail_sync)
-    broken = app.payments.pg.WRITE.replace(
+    monkeypatch.setattr(app.payments.sqlite_store, "payment_entries", _fail_sync)
+    broken = app.payments.pg_store.WRITE.replace(
         "INSERT INTO ledger_entries", "INSERT INTO internal_audit"
     )
-    assert broken != app.payments.pg.WRITE
-    monkeypatch.setattr(app.payments.pg, "WRITE", broken)
+    assert broken != app.payments.pg_store.WRITE
+    monkeypatch.setattr(app.payments.pg_store, "WRITE", broken)
 
 
 INJECTIONS = [

@@ -16,7 +16,7 @@ from app.billing import admin
 from app.db.engine import Database
 from app.db.models import utcnow
 from app.ledger.verify import CHECKS, MAX_REPORTED, verify_ledger
-from app.payments.service import PayInvoice, pay_invoice
+from app.payments import PayInvoice, pay_invoice
 
 TENANT = "64f0000000000000000000a1"
 WALLET_CHECK = "balance >= 0"

@@ -14,7 +14,7 @@ from app.api.graphql.schema import schema
 from app.billing import admin
 from app.db.engine import Database
 from app.errors import ERROR_TYPES
-from app.payments.service import PayInvoice, pay_invoice
+from app.payments import PayInvoice, pay_invoice
 from tests.support import (
     DEMO_CLONE,
     OTHER_CLONE,
@@ -412,7 +412,8 @@ async def test_too_little_money_is_reported_before_a_reused_key(db: Database) ->
     assert paid["__typename"] == "PayInvoiceSuccess"
     # when he reuses it to pay the 2000 left with the 500 he has left
     answer = await refused(db, world.bola_token, {**first, "amount": "2000"})
-    # then InsufficientFunds (check 13) wins over IdempotencyKeyReused (check 14)
+    # then InsufficientFunds (Check.INSUFFICIENT_FUNDS) wins over IdempotencyKeyReused
+    # (Check.IDEMPOTENCY_KEY_REUSED)
     assert_error(answer, "InsufficientFunds")
 
 
@@ -452,7 +453,7 @@ async def test_a_malformed_parameter_is_a_bad_input_error(
     # given Ada's open invoice
     world = await given_books(db)
     before = await snapshot(db)
-    # when a parameter is malformed in a way the schema cannot express (check 4)
+    # when a parameter is malformed in a way the schema cannot express (Check.INVALID_REQUEST)
     request = {"invoiceNumber": OPEN, "currency": "NGN", **request_}
     async with client_for(db) as client:
         result = await gql(client, PAY, {"input": request}, world.ada_token)

@@ -44,7 +44,7 @@ from app.db.models import Customer, Tenant, new_id
 from app.db.uow import UnitOfWork
 from app.kit.money import MAX_MINOR
 from app.ledger.verify import verify_ledger
-from app.payments.service import PayInvoice, PaymentReceipt, pay_invoice
+from app.payments import PayInvoice, PaymentReceipt, pay_invoice
 from tests.support.figures import report
 
 # 250 examples per backend (500 in all; Hypothesis runs some 20 % more) of at most 12 steps
@@ -201,7 +201,7 @@ class Paid:
 @dataclass(frozen=True)
 class AnyWrongAmount:
     """A predicted WrongAmount: the service reports one of `reasons` (their order inside
-    check 12 is not part of the contract)."""
+    Check.WRONG_AMOUNT is not part of the contract)."""
 
     reasons: frozenset[str]
     currency: str
@@ -639,7 +639,8 @@ class PaymentModel(RuleBasedStateMachine):
         if key is not None and request.who != GHOST:
             self.sent.append(request)
 
-        # Checks 5 and 6 come before any key is looked at: they bind no key.
+        # Check.USER_NOT_FOUND and Check.CURRENCY_NOT_FOUND come before any key is looked
+        # at: they bind no key.
         if request.who == GHOST:
             self.expect(errors.UserNotFound(), outcome)
             return
@@ -654,7 +655,8 @@ class PaymentModel(RuleBasedStateMachine):
             return
         expected = self.predict(request)
         if record is not None and isinstance(expected, Paid):
-            # Check 14: every other check passed, but the key belongs to other parameters.
+            # Check.IDEMPOTENCY_KEY_REUSED: every other check passed, but the key belongs to
+            # other parameters.
             assert key is not None
             expected = errors.IdempotencyKeyReused(key=key)
         self.expect(expected, outcome)
@@ -665,7 +667,7 @@ class PaymentModel(RuleBasedStateMachine):
             self.keys[(request.who, key)] = KeyRecord(request.params(), outcome)
 
     def predict(self, request: Request) -> Expected:
-        """Checks 7 to 13 of DESIGN.md on the model, in order."""
+        """Check.INVOICE_NOT_FOUND to Check.INSUFFICIENT_FUNDS on the model, in order."""
         invoice = self.invoices.get(request.number)
         if invoice is None:
             return errors.InvoiceNotFound(number=request.number)
@@ -682,7 +684,7 @@ class PaymentModel(RuleBasedStateMachine):
         if balance is None:
             return errors.WalletNotFound(currency=wallet_currency)
 
-        # Check 12: collect every reason the amount is wrong.
+        # Check.WRONG_AMOUNT: collect every reason the amount is wrong.
         reasons: set[str] = set()
         due = invoice.balance_due
         if request.expected is not None:

@@ -1,4 +1,4 @@
-"""The PostgreSQL hot path (app/payments/pg.py): what a payment sends, when a stale read still
+"""The PostgreSQL hot path (app/payments/pg_store.py): what a payment sends, when a stale read still
 pays, and the answer when a payment keeps losing races.
 
 Correctness under real races is proven elsewhere on both backends (test_contention,
@@ -22,8 +22,10 @@ from app.db.engine import Database, pg_dsn
 from app.db.models import new_id
 from app.db.uow import UnitOfWork
 from app.events import hub as events
-from app.payments import pg as pay_pg
-from app.payments.service import PayInvoice, pay_invoice, settle_invoice
+from app.payments import PayInvoice, pay_invoice, settle_invoice
+from app.payments import pg_store as pay_pg
+from app.payments import service as pay_service
+from app.payments.rules import payment_events
 from tests.conftest import TABLES, _admin
 from tests.support import DEMO_CLONE, client_for, invoice, make_world, rest_pay, snapshot_all
 
@@ -152,7 +154,7 @@ async def test_a_payment_that_keeps_losing_races_is_a_503(
 ) -> None:
     world = await make_world(pg)
     await invoice(pg, 100, world.ada, "5000.00")
-    monkeypatch.setattr(pay_pg, "MAX_ATTEMPTS", 0)
+    monkeypatch.setattr(pay_service, "MAX_ATTEMPTS", 0)
     before = await snapshot_all(pg)
     async with client_for(pg) as client:
         response = await rest_pay(client, {"invoice": 100, "currency": "NGN"}, world.ada_token)
@@ -228,7 +230,7 @@ async def test_notices_queued_while_one_is_sent_go_out_together(pg: Database) ->
         notices = events.committed_notices(pg)
         before = notices.batches
         for number in range(3):  # three payments' events, queued in one go
-            notices.add(pay_pg._changed(pay("cus_a", number, "1.00"), f"pay_{number}", "i", "w"))
+            notices.add(payment_events(pay("cus_a", number, "1.00"), f"pay_{number}", "i", "w"))
         await notices.drain()
         for _ in range(100):
             if len(received) == 3:
@@ -251,7 +253,7 @@ async def test_work_left_after_dispose_opens_no_connection(pg: Database) -> None
         await pg.pg_pool()
     notices = events.committed_notices(pg)
     before = notices.batches
-    notices.add(pay_pg._changed(pay(world.ada, 100, "1.00"), "pay_x", "inv_x", "wal_x"))
+    notices.add(payment_events(pay(world.ada, 100, "1.00"), "pay_x", "inv_x", "wal_x"))
     await notices.drain()
     assert notices.batches == before and notices.pending == []
     assert pg._pg_pool is None

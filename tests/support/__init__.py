@@ -18,7 +18,7 @@ from app.billing import admin
 from app.config import Settings
 from app.db.engine import Database
 from app.http.ratelimit import RateLimiter
-from app.payments.service import PayInvoice, pay_invoice
+from app.payments import PayInvoice, pay_invoice
 from app.web import create_app
 
 SECRET = "test-secret-" + "x" * 40

@@ -32,7 +32,7 @@ from app.billing import admin
 from app.db.engine import Database
 from app.db.uow import UnitOfWork
 from app.ledger.verify import verify_ledger
-from app.payments.service import PayInvoice, pay_invoice
+from app.payments import PayInvoice, pay_invoice
 from tests.conftest import TABLES
 from tests.support import DEMO_CLONE, OTHER_CLONE, invoice, make_world, token_for
 from tests.support.figures import report

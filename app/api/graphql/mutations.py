@@ -18,7 +18,7 @@ from app.api.graphql.observe import PaymentOutcome
 from app.api.graphql.types import Customer, Invoice, Payment, Wallet
 from app.billing import admin
 from app.db.uow import UnitOfWork
-from app.payments.service import PayInvoice, settle_invoice
+from app.payments import PayInvoice, settle_invoice
 
 
 @strawberry.input

@@ -24,7 +24,7 @@ from app.http.ratelimit import TOO_MANY_REQUESTS, RateDecision
 from app.kit.money import require_currency, to_decimal
 from app.kit.strict_json import DuplicateKey, loads_exact
 from app.kit.text import storable
-from app.payments.service import PayInvoice, PaymentReceipt, pay_invoice
+from app.payments import PayInvoice, PaymentReceipt, pay_invoice
 
 PATH = "/api/v1/billing/invoice/pay"
 SUCCESS = "Invoice payment successful"

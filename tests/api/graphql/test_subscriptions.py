@@ -27,7 +27,7 @@ from app.billing import admin
 from app.db.engine import Database
 from app.db.uow import UnitOfWork
 from app.events import hub as events
-from app.payments.service import PayInvoice, pay_invoice
+from app.payments import PayInvoice, pay_invoice
 from app.web import create_app
 from tests.support import (
     DEMO_CLONE,

@@ -23,7 +23,7 @@ import app.api.rest.route
 from app.api.rest.openapi import OPENAPI_PATH, openapi_document
 from app.billing import admin
 from app.db.engine import Database
-from app.payments.service import PayInvoice, pay_invoice
+from app.payments import PayInvoice, pay_invoice
 from tests.support import (
     DEMO_CLONE,
     OTHER_CLONE,

@@ -22,7 +22,7 @@ from sqlalchemy import text
 from app.api.rest import route as rest
 from app.billing import admin
 from app.db.engine import Database
-from app.payments.service import PayInvoice, pay_invoice
+from app.payments import PayInvoice, pay_invoice
 from app.seed.demo import seed_demo
 from tests.support import (
     DEMO_CLONE,

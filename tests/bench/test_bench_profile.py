@@ -5,7 +5,7 @@ from __future__ import annotations
 from bench.profile import summarize
 
 SERVE = "cmd_serve (/work/main/app/cli/commands.py:10)"
-PAY = "settle (/work/main/app/payments/pg.py:20)"
+PAY = "write (/work/main/app/payments/pg_store.py:20)"
 FETCH = "fetchrow (/x/site-packages/asyncpg/connection.py:5)"
 PARSE = "parse (/x/site-packages/graphql/language/parser.py:9)"
 JSON = "dumps (/usr/lib/python3.11/json/__init__.py:1)"
@@ -27,4 +27,4 @@ def test_samples_are_charged_to_the_innermost_named_library() -> None:
     assert summary["self_pct_by_library"] == {"asyncpg": 60.0, "graphql-core": 30.0, "app": 10.0}
     within = summary["within_app_function_pct"]
     assert within["app.cli.commands.cmd_serve"] == 100.0
-    assert within["app.payments.pg.settle"] == 70.0
+    assert within["app.payments.pg_store.write"] == 70.0

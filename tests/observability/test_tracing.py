@@ -20,7 +20,7 @@ from opentelemetry.trace import SpanKind
 from app.config import ConfigError, Settings
 from app.db.engine import Database
 from app.observability.tracing import Tracing, start_tracing
-from app.payments import pg
+from app.payments import pg_store as pg
 from app.web import create_app
 from tests.support import SECRET, client_for, invoice, make_world
 from tests.support import test_settings as settings_for

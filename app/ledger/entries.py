@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.db.models import LedgerEntry, Payment, Wallet, new_id
+from app.db.models import LedgerEntry, Payment, Refund, Wallet, new_id
 
 FUNDING = "funding"
 FX = "fx"
@@ -71,4 +71,22 @@ def payment_entries(payment: Payment, wallet: Wallet, now: datetime) -> list[Led
             txn.entry(FX, payment.currency, -payment.amount),
         ]
     entries.append(txn.entry(SETTLED, payment.currency, payment.amount))
+    return entries
+
+
+def refund_entries(refund: Refund, wallet: Wallet, now: datetime) -> list[LedgerEntry]:
+    """The reverse of a payment's entries for `refund`: credits `wallet` (balance already
+    increased) and takes the amount back from `settled`, through `fx` across currencies."""
+    txn = _Transaction(
+        refund.tenant_id, "REFUND", now, refund.reason, refund.payment_id, id=new_id("txn")
+    )
+    entries = [txn.wallet_entry(wallet, refund.wallet_credit)]
+    if refund.wallet_currency != refund.currency:
+        entries += [
+            txn.entry(FX, refund.wallet_currency, -refund.wallet_credit),
+            txn.entry(FX, refund.currency, refund.amount),
+        ]
+    entries.append(txn.entry(SETTLED, refund.currency, -refund.amount))
+    for entry in entries:
+        entry.refund_id = refund.id
     return entries

@@ -248,7 +248,7 @@ CHECKS: tuple[Check, ...] = (
         _over_invoices("id, number, amount_paid, paid", "amount_paid <> paid"),
         lambda r: (
             f"invoice {r[1]}",
-            f"amount_paid {int(r[2])} but payments less refunds sum to {int(r[3])}",
+            f"amount_paid {int(r[2])} but payments sum to {int(r[3])}",
         ),
     ),
     Check(
@@ -259,7 +259,7 @@ CHECKS: tuple[Check, ...] = (
         ),
         lambda r: (
             f"invoice {r[1]}",
-            f"discount_applied {int(r[2])} but discounts less refunded sum to {int(r[3])}",
+            f"discount_applied {int(r[2])} but payment discounts sum to {int(r[3])}",
         ),
     ),
     Check(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from app import errors
 from app.db.models import Invoice, Payment
-from app.kit.money import AmountError, require_currency, to_decimal, to_minor
+from app.kit.money import AmountError, find_currency, to_decimal, to_minor
 from app.refunds.command import RefundPayment
 
 
@@ -46,7 +46,8 @@ def decide(
 ) -> RefundPlan:
     """The checks after the payment was found (and locked), with `refunded` its refunds'
     sum so far: what to refund and credit, or the `DomainError` to answer."""
-    currency = require_currency(payment.currency)
+    currency = find_currency(payment.currency)
+    assert currency is not None  # it was known when the payment was made
     refundable = payment.amount - refunded
     exceeds = errors.RefundExceedsRefundable(currency=payment.currency, refundable=refundable)
 

@@ -428,19 +428,12 @@ async def test_given_a_status_that_contradicts_the_amounts_when_verified_then_it
 
 async def given_refunds(db: Database) -> Books:
     """`given_books` with refunds: 5.00 of the partial payment (20.00 → 15.00 paid), the
-    discounted payment whole, and 2500.00 of the 5.00-from-USD one in two steps."""
+    discounted payment whole, and 3.50 of the 5.00-from-USD one in two steps."""
     books = await given_books(db)
+    sql = "SELECT i.number, p.id FROM payments p JOIN invoices i ON i.id = p.invoice_id"
     async with db.engine.connect() as connection:
-        ids = dict(
-            (
-                await connection.execute(
-                    text(
-                        "SELECT i.number, p.id FROM payments p"
-                        " JOIN invoices i ON i.id = p.invoice_id"
-                    )
-                )
-            ).all()
-        )
+        rows = (await connection.execute(text(sql))).all()
+    ids: dict[int, str] = {int(row[0]): str(row[1]) for row in rows}
     await refund_payment(
         db, RefundPayment(tenant_id=TENANT, payment_id=books.payment_id, amount=Decimal("5"))
     )

@@ -17,7 +17,9 @@
      ├── InvoiceNumberTaken           (admin) invoice number already used in the tenant
      ├── InvoiceHasPayments           (admin) cannot void an invoice with payments
      ├── InvalidInput                 (admin) a field is malformed
-     └── SessionNotFound              (admin) no such session in the tenant
+     ├── SessionNotFound              (admin) no such session in the tenant
+     ├── PaymentNotFound              (admin, refund) no such payment in the tenant
+     └── RefundExceedsRefundable      (admin, refund) more than is left to refund
 
 Edges never invent their own errors for these: GraphQL maps each class to a union
 member of the same name, REST maps each to a status and message.
@@ -125,6 +127,8 @@ class WrongAmountReason(Enum):
     INVALID_EXCHANGE_RATE = "INVALID_EXCHANGE_RATE"
     STALE_BALANCE_DUE = "STALE_BALANCE_DUE"
     DISCOUNT_NOT_APPLICABLE = "DISCOUNT_NOT_APPLICABLE"
+    PARTIAL_REFUND_OF_DISCOUNTED_PAYMENT = "PARTIAL_REFUND_OF_DISCOUNTED_PAYMENT"
+    STALE_REFUNDABLE = "STALE_REFUNDABLE"
 
 
 @dataclasses.dataclass
@@ -188,6 +192,23 @@ class SessionNotFound(DomainError):
     message: ClassVar[str] = "Session not found"
 
 
+@dataclasses.dataclass
+class PaymentNotFound(DomainError):
+    payment_id: str
+    code: ClassVar[str] = "PAYMENT_NOT_FOUND"
+    message: ClassVar[str] = "Payment not found"
+
+
+@dataclasses.dataclass
+class RefundExceedsRefundable(DomainError):
+    """Minor units of the payment's (invoice) `currency`."""
+
+    currency: str
+    refundable: int
+    code: ClassVar[str] = "REFUND_EXCEEDS_REFUNDABLE"
+    message: ClassVar[str] = "Refund exceeds what is left to refund"
+
+
 ERROR_TYPES: dict[str, type[DomainError]] = {
     cls.__name__: cls
     for cls in (
@@ -208,6 +229,8 @@ ERROR_TYPES: dict[str, type[DomainError]] = {
         InvoiceHasPayments,
         InvalidInput,
         SessionNotFound,
+        PaymentNotFound,
+        RefundExceedsRefundable,
     )
 }
 

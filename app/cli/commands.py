@@ -1,5 +1,6 @@
 """`invoicepay`: migrate, create tenants, serve, seed demo or bulk data, issue tokens,
-verify the ledger. Help texts and examples: app/cli/helptext.py; tables and JSON: app/cli/output.py.
+refund payments, verify the ledger. Help texts and examples: app/cli/helptext.py; tables and
+JSON: app/cli/output.py.
 
 Expected failures (domain errors, bad configuration) print one line to stderr and exit 1;
 usage errors exit 2. For scripts: `token` prints the JWT alone on stdout, `seed` and
@@ -15,10 +16,12 @@ import json
 import logging
 import logging.config
 import os
+import re
 import signal
 import sys
 import time
 from collections.abc import Callable, Coroutine
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import uvicorn
@@ -39,6 +42,7 @@ from app.kit import console
 from app.ledger.verify import CHECKS, verify_ledger
 from app.observability import metrics
 from app.observability.logs import uvicorn_log_config
+from app.refunds import RefundPayment, refund_payment
 from app.seed.bulk import BULK_CLONE_ID, seed_bulk
 from app.seed.demo import seed_demo
 from app.web import create_app
@@ -70,6 +74,16 @@ def _count(value: str) -> int:
     if not value.isdigit():
         raise argparse.ArgumentTypeError(f"{value!r} is not a whole number (0 or more)")
     return int(value)
+
+
+# DESIGN.md's one meaning of a money input: ASCII digits, no exponent, no sign but minus.
+DECIMAL_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+def _decimal(value: str) -> Decimal:
+    if not DECIMAL_TEXT.fullmatch(value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a decimal amount such as 12.50")
+    return Decimal(value)
 
 
 def _run(work: Callable[[Database], Coroutine[Any, Any, T]], settings: Settings) -> T:
@@ -242,6 +256,30 @@ def cmd_session_register(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_refund(args: argparse.Namespace, settings: Settings) -> int:
+    async def refund(db: Database) -> str:
+        tenant = args.clone
+        if tenant is None:
+            # An operator of the database acts in the payment's own tenant.
+            async with UnitOfWork(db) as uow:
+                payment = await uow.payments.get(args.payment_id)
+            if payment is None:
+                raise errors.PaymentNotFound(payment_id=args.payment_id)
+            tenant = payment.tenant_id
+        command = RefundPayment(
+            tenant_id=tenant, payment_id=args.payment_id, amount=args.amount, reason=args.reason
+        )
+        try:
+            result = await refund_payment(db, command)
+        except errors.InvalidRequest as error:
+            raise errors.InvalidInput(field=error.field, reason=error.reason) from None
+        assert result.rows is not None  # no key, so never a replay
+        return cli_output.refund_line(result.rows)
+
+    print(_run(refund, settings))
+    return 0
+
+
 def cmd_ledger_verify(args: argparse.Namespace, settings: Settings) -> int:
     bar = None
     if console.wants_progress(args.progress):
@@ -393,6 +431,22 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_TTL_SECONDS,
         metavar="SECONDS",
         help=f"lifetime in seconds (default {DEFAULT_TTL_SECONDS})",
+    )
+
+    refund = _command(commands, "refund", cmd_refund)
+    refund.add_argument("payment_id", metavar="PAYMENT_ID", help="the payment (pay_…)")
+    refund.add_argument(
+        "--amount",
+        type=_decimal,
+        metavar="A",
+        help="in the invoice currency (default: all that is still refundable)",
+    )
+    refund.add_argument("--reason", metavar="R", help="why, kept on the refund (200 chars)")
+    refund.add_argument(
+        "--clone",
+        type=_clone_id,
+        metavar="CLONE_ID",
+        help="refund only if the payment is this tenant's (default: the payment's tenant)",
     )
 
     verify = _command(_group(commands, "ledger"), "ledger verify", cmd_ledger_verify)

@@ -142,6 +142,19 @@ COMMANDS: dict[str, Help] = {
             " --subject ops@example.com --jti idp-admin-7",
         ),
     ),
+    "refund": Help(
+        "refund all or part of a payment into the wallet that paid it",
+        "Refund a payment (its id, pay_…, e.g. from the GraphQL `payments` query) as an"
+        " operator of its tenant: --amount in the invoice currency (default: all that is"
+        " still refundable), credited to the paying wallet in its own currency, rounded"
+        " down until the whole payment is refunded, which returns exactly what it debited."
+        " Prints the refund; a refusal (nothing left to refund, a wrong amount, another"
+        " tenant's payment with --clone) prints one line on stderr and exits 1.",
+        (
+            'invoicepay refund "$PAYMENT_ID" --amount 1000.00 --reason "charged twice"',
+            f'invoicepay refund "$PAYMENT_ID" --clone {DEMO_CLONE_ID}',
+        ),
+    ),
     "ledger": Help(
         "inspect the ledger",
         "The ledger is append-only and balanced; `ledger verify` proves it.",

@@ -12,6 +12,7 @@ from app.db.models import Invoice, Wallet
 from app.kit.console import duration, table
 from app.kit.money import find_currency, to_decimal
 from app.ledger.verify import CHECKS, Violation
+from app.refunds.service import RefundRows
 from app.seed.bulk import BulkSeed
 from app.seed.demo import TOKEN_TTL_SECONDS, DemoSeed
 
@@ -237,4 +238,17 @@ def verify_json(violations: Sequence[Violation], database: str, seconds: Sequenc
                 {"check": v.check, "subject": v.subject, "detail": v.detail} for v in violations
             ],
         }
+    )
+
+
+def refund_line(rows: RefundRows) -> str:
+    """`invoicepay refund`'s answer: the refund, the credit and what is left."""
+    refund, invoice = rows.refund, rows.invoice
+    left = rows.payment.amount - sum(r.amount for r in rows.payment_refunds)
+    return (
+        f"refund {refund.id} of {money(refund.amount, refund.currency)} from payment"
+        f" {refund.payment_id}: {money(refund.wallet_credit, refund.wallet_currency)}"
+        f" credited to wallet {refund.wallet_id} (balance"
+        f" {money(rows.wallet.balance, rows.wallet.currency)}); invoice {invoice.number}"
+        f" {invoice.status}, {money(left, refund.currency)} left to refund"
     )

@@ -1,6 +1,6 @@
 """Tables (SQLModel). Amounts are integer minor units; ids are prefixed random strings.
 
-A prefixed id (`cus_…`, `wal_…`, `inv_…`, `pay_…`) is the object's one identifier
+A prefixed id (`cus_…`, `wal_…`, `inv_…`, `pay_…`, `ref_…`) is the object's one identifier
 everywhere, including GraphQL `id` and `node(id)`.
 """
 
@@ -15,7 +15,13 @@ from sqlalchemy.orm import configure_mappers
 from sqlalchemy.orm.attributes import manager_of_class
 from sqlmodel import Field, SQLModel
 
-ID_PREFIXES = {"customer": "cus", "wallet": "wal", "invoice": "inv", "payment": "pay"}
+ID_PREFIXES = {
+    "customer": "cus",
+    "wallet": "wal",
+    "invoice": "inv",
+    "payment": "pay",
+    "refund": "ref",
+}
 
 
 M = TypeVar("M", bound=SQLModel)
@@ -150,6 +156,29 @@ class Payment(SQLModel, table=True):
     created_at: datetime = _created()
 
 
+class Refund(SQLModel, table=True):
+    """Money of a payment given back to the wallet that paid it. `amount` is in the invoice
+    currency, `wallet_credit` in the wallet's; `discount` is the early-payment discount the
+    refund took back off the invoice (only a whole refund of a discounted payment has one).
+    A payment's refunded amount and credit are the sums of its refunds."""
+
+    __tablename__ = "refunds"
+    id: str = Field(primary_key=True, max_length=40)
+    tenant_id: str = Field(foreign_key="tenants.id", max_length=24)
+    payment_id: str = Field(foreign_key="payments.id", index=True, max_length=40)
+    invoice_id: str = Field(foreign_key="invoices.id", index=True, max_length=40)
+    customer_id: str = Field(foreign_key="customers.id", max_length=40)
+    wallet_id: str = Field(foreign_key="wallets.id", max_length=40)
+    currency: str = Field(max_length=3)
+    amount: int = Field(sa_type=sa.BigInteger)
+    wallet_currency: str = Field(max_length=3)
+    wallet_credit: int = Field(sa_type=sa.BigInteger)
+    discount: int = Field(default=0, sa_type=sa.BigInteger)
+    reason: str | None = Field(default=None, max_length=200)
+    idempotency_key: str | None = Field(default=None, max_length=200)
+    created_at: datetime = _created()
+
+
 class LedgerEntry(SQLModel, table=True):
     """Append-only: one row per account movement; a transaction's rows sum to zero per
     currency. Wallet rows carry the wallet's balance right after them."""
@@ -163,6 +192,7 @@ class LedgerEntry(SQLModel, table=True):
     account: str = Field(max_length=80)
     wallet_id: str | None = Field(default=None, foreign_key="wallets.id", max_length=40)
     payment_id: str | None = Field(default=None, foreign_key="payments.id", max_length=40)
+    refund_id: str | None = Field(default=None, foreign_key="refunds.id", max_length=40)
     currency: str = Field(max_length=3)
     amount: int = Field(sa_type=sa.BigInteger)
     balance_after: int | None = Field(default=None, sa_type=sa.BigInteger)

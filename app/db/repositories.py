@@ -16,6 +16,7 @@ from app.db.models import (
     Invoice,
     LedgerEntry,
     Payment,
+    Refund,
     Tenant,
     Wallet,
     new_id,
@@ -91,6 +92,17 @@ class WalletRepository(_Repository):
     async def get_by_id(self, wallet_id: str) -> Wallet | None:
         return await self.session.get(Wallet, wallet_id)
 
+    async def get_by_id_for_update(self, wallet_id: str) -> Wallet:
+        # A refund locks the wallet it credits first, as a payment does: refunds and
+        # payments of one wallet queue on this row, never on each other's later locks.
+        stmt = (
+            select(Wallet)
+            .where(Wallet.id == wallet_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return (await self.session.exec(stmt)).one()
+
     async def get_by_ids(self, ids: Sequence[str]) -> Sequence[Wallet]:
         return (await self.session.exec(select(Wallet).where(col(Wallet.id).in_(ids)))).all()
 
@@ -152,6 +164,17 @@ class PaymentRepository(_Repository):
     async def get_by_ids(self, ids: Sequence[str]) -> Sequence[Payment]:
         return (await self.session.exec(select(Payment).where(col(Payment.id).in_(ids)))).all()
 
+    async def get_for_update(self, payment_id: str) -> Payment:
+        # Locked after its wallet and invoice: two refunds of one payment cannot both read
+        # the same refundable amount and together give back more than was paid.
+        stmt = (
+            select(Payment)
+            .where(Payment.id == payment_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return (await self.session.exec(stmt)).one()
+
     async def for_invoices(self, invoice_ids: Sequence[str]) -> Sequence[Payment]:
         stmt = (
             select(Payment)
@@ -163,6 +186,27 @@ class PaymentRepository(_Repository):
     async def count_for_invoice(self, invoice_id: str) -> int:
         stmt = select(Payment.id).where(Payment.invoice_id == invoice_id).limit(1)
         return len((await self.session.exec(stmt)).all())
+
+
+class RefundRepository(_Repository):
+    async def get_by_ids(self, ids: Sequence[str]) -> Sequence[Refund]:
+        return (await self.session.exec(select(Refund).where(col(Refund.id).in_(ids)))).all()
+
+    async def for_payments(self, payment_ids: Sequence[str]) -> Sequence[Refund]:
+        stmt = (
+            select(Refund)
+            .where(col(Refund.payment_id).in_(payment_ids))
+            .order_by(col(Refund.created_at), col(Refund.id))
+        )
+        return (await self.session.exec(stmt)).all()
+
+    async def for_invoices(self, invoice_ids: Sequence[str]) -> Sequence[Refund]:
+        stmt = (
+            select(Refund)
+            .where(col(Refund.invoice_id).in_(invoice_ids))
+            .order_by(col(Refund.created_at), col(Refund.id))
+        )
+        return (await self.session.exec(stmt)).all()
 
 
 class LedgerRepository(_Repository):

@@ -13,6 +13,7 @@ from app.db.repositories import (
     InvoiceRepository,
     LedgerRepository,
     PaymentRepository,
+    RefundRepository,
     SessionRepository,
     TenantRepository,
     WalletRepository,
@@ -36,6 +37,7 @@ class UnitOfWork:
         self.wallets = WalletRepository(self.session, is_sqlite=sqlite)
         self.invoices = InvoiceRepository(self.session, is_sqlite=sqlite)
         self.payments = PaymentRepository(self.session, is_sqlite=sqlite)
+        self.refunds = RefundRepository(self.session, is_sqlite=sqlite)
         self.ledger = LedgerRepository(self.session, is_sqlite=sqlite)
         self.sessions = SessionRepository(self.session, is_sqlite=sqlite)
         self.idempotency = IdempotencyRepository(self.session, is_sqlite=sqlite)

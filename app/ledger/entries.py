@@ -7,10 +7,10 @@ Within one transaction the entries of each currency sum to zero.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from app.db.models import LedgerEntry, Payment, Wallet, new_id
+from app.db.models import LedgerEntry, Payment, Refund, Wallet, new_id
 
 FUNDING = "funding"
 FX = "fx"
@@ -91,6 +91,25 @@ def payment_entries(payment: Payment, wallet: Wallet, now: datetime) -> list[Led
     legs = payment_legs(
         wallet.id, payment.wallet_currency, payment.wallet_debit, payment.currency, payment.amount
     )
+    return _entries(txn, wallet, legs)
+
+
+def refund_entries(refund: Refund, wallet: Wallet, now: datetime) -> list[LedgerEntry]:
+    """The reverse of a payment's legs for `refund`: credits `wallet` (balance already
+    increased) and takes the amount back from `settled`, through `fx` across currencies."""
+    txn = _Transaction(
+        refund.tenant_id, "REFUND", now, refund.reason, refund.payment_id, id=new_id("txn")
+    )
+    legs = payment_legs(
+        wallet.id, refund.wallet_currency, refund.wallet_credit, refund.currency, refund.amount
+    )
+    entries = _entries(txn, wallet, [replace(leg, amount=-leg.amount) for leg in legs])
+    for entry in entries:
+        entry.refund_id = refund.id
+    return entries
+
+
+def _entries(txn: _Transaction, wallet: Wallet, legs: list[Leg]) -> list[LedgerEntry]:
     return [
         txn.wallet_entry(wallet, leg.amount)
         if leg.wallet_id is not None

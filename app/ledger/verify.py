@@ -40,12 +40,16 @@ class Check:
 # Bound into every check (a statement ignores the names it does not use).
 _PARAMS = {"funding": FUNDING, "fx": FX, "settled": SETTLED}
 
-# Every invoice beside its payments' sums and the status its amounts imply.
+# Every invoice beside its payments' sums less its refunds' (a whole refund of a
+# discounted payment takes its discount back) and the status its amounts imply. A void
+# invoice may have had payments, all refunded.
 _INVOICES = """
     SELECT i.id, i.number, i.status, i.amount_paid, i.discount_applied,
-           COALESCE(p.paid, 0) AS paid, COALESCE(p.discounted, 0) AS discounted,
+           COALESCE(p.paid, 0) - COALESCE(r.refunded, 0) AS paid,
+           COALESCE(p.discounted, 0) - COALESCE(r.undiscounted, 0) AS discounted,
            CASE
-               WHEN i.status = 'VOID' AND p.invoice_id IS NULL
+               WHEN i.status = 'VOID'
+                    AND COALESCE(p.paid, 0) - COALESCE(r.refunded, 0) = 0
                     AND i.amount_paid = 0 AND i.discount_applied = 0 THEN 'VOID'
                WHEN i.total - i.discount_applied - i.amount_paid = 0 THEN 'PAID'
                WHEN i.amount_paid = 0 AND i.discount_applied = 0 THEN 'UNPAID'
@@ -56,12 +60,32 @@ _INVOICES = """
         SELECT invoice_id, SUM(amount) AS paid, SUM(discount) AS discounted
         FROM payments GROUP BY invoice_id
     ) p ON p.invoice_id = i.id
+    LEFT JOIN (
+        SELECT invoice_id, SUM(amount) AS refunded, SUM(discount) AS undiscounted
+        FROM refunds GROUP BY invoice_id
+    ) r ON r.invoice_id = i.id
+"""
+
+# Every payment that has refunds beside their sums.
+_REFUNDED = """
+    SELECT p.id, p.amount, p.currency, p.wallet_debit, p.wallet_currency,
+           r.refunded, r.credited
+    FROM payments p
+    JOIN (
+        SELECT payment_id, SUM(amount) AS refunded, SUM(wallet_credit) AS credited
+        FROM refunds GROUP BY payment_id
+    ) r ON r.payment_id = p.id
 """
 
 
 def _over_invoices(columns: str, where: str) -> str:
     """`SELECT columns … WHERE where` over `_INVOICES` (constant SQL, never input)."""
     return f"SELECT {columns} FROM ({_INVOICES}) i WHERE {where}"  # noqa: S608
+
+
+def _over_refunded(where: str) -> str:
+    """`SELECT * … WHERE where` over `_REFUNDED` (constant SQL, never input)."""
+    return f"SELECT * FROM ({_REFUNDED}) p WHERE {where}"  # noqa: S608
 
 
 CHECKS: tuple[Check, ...] = (
@@ -146,7 +170,7 @@ CHECKS: tuple[Check, ...] = (
             SELECT payment_id, wallet_id, COUNT(*) AS entries, SUM(amount) AS total,
                    MIN(currency) AS low, MAX(currency) AS high
             FROM ledger_entries
-            WHERE payment_id IS NOT NULL AND wallet_id IS NOT NULL
+            WHERE payment_id IS NOT NULL AND wallet_id IS NOT NULL AND kind = 'PAYMENT'
             GROUP BY payment_id, wallet_id
         ) e ON e.payment_id = p.id AND e.wallet_id = p.wallet_id
         WHERE e.entries IS NULL OR e.entries <> 1 OR e.total <> -p.wallet_debit
@@ -168,7 +192,7 @@ CHECKS: tuple[Check, ...] = (
             SELECT payment_id, COUNT(*) AS entries, SUM(amount) AS total,
                    MIN(currency) AS low, MAX(currency) AS high
             FROM ledger_entries
-            WHERE payment_id IS NOT NULL AND account = :settled
+            WHERE payment_id IS NOT NULL AND account = :settled AND kind = 'PAYMENT'
             GROUP BY payment_id
         ) e ON e.payment_id = p.id
         WHERE e.entries IS NULL OR e.entries <> 1 OR e.total <> p.amount
@@ -181,8 +205,46 @@ CHECKS: tuple[Check, ...] = (
         ),
     ),
     Check(
+        "refunds_within_payment",
+        "no payment is refunded more than its amount",
+        _over_refunded("refunded > amount"),
+        lambda r: (str(r[0]), f"refunds sum to {int(r[5])} {r[2]}, more than {int(r[1])}"),
+    ),
+    Check(
+        "refund_credits_within_debit",
+        "no payment's refunds credit its wallet more than the payment debited",
+        _over_refunded("credited > wallet_debit"),
+        lambda r: (str(r[0]), f"credits sum to {int(r[6])} {r[4]}, more than {int(r[3])}"),
+    ),
+    Check(
+        "refund_entries",
+        "every refund has one entry of +wallet_credit on its wallet and one of -amount settled",
+        """
+        SELECT f.id, f.wallet_credit, f.amount, w.entries, w.total, s.entries, s.total
+        FROM refunds f
+        LEFT JOIN (
+            SELECT refund_id, wallet_id, COUNT(*) AS entries, SUM(amount) AS total
+            FROM ledger_entries WHERE refund_id IS NOT NULL AND wallet_id IS NOT NULL
+            GROUP BY refund_id, wallet_id
+        ) w ON w.refund_id = f.id AND w.wallet_id = f.wallet_id
+        LEFT JOIN (
+            SELECT refund_id, COUNT(*) AS entries, SUM(amount) AS total
+            FROM ledger_entries WHERE refund_id IS NOT NULL AND account = :settled
+            GROUP BY refund_id
+        ) s ON s.refund_id = f.id
+        WHERE w.entries IS NULL OR w.entries <> 1 OR w.total <> f.wallet_credit
+           OR s.entries IS NULL OR s.entries <> 1 OR s.total <> -f.amount
+        """,
+        lambda r: (
+            str(r[0]),
+            f"expected +{int(r[1])} on the wallet and -{int(r[2])} settled, found"
+            f" {r[3] or 0} wallet entries summing to {r[4] or 0}"
+            f" and {r[5] or 0} settled summing to {r[6] or 0}",
+        ),
+    ),
+    Check(
         "invoice_amount_paid",
-        "every invoice's amount_paid equals the sum of its payments",
+        "every invoice's amount_paid equals the sum of its payments less its refunds",
         _over_invoices("id, number, amount_paid, paid", "amount_paid <> paid"),
         lambda r: (
             f"invoice {r[1]}",
@@ -191,7 +253,7 @@ CHECKS: tuple[Check, ...] = (
     ),
     Check(
         "invoice_discount_applied",
-        "every invoice's discount_applied equals the sum of its payments' discounts",
+        "every invoice's discount_applied equals its payments' discounts less those refunded",
         _over_invoices(
             "id, number, discount_applied, discounted", "discount_applied <> discounted"
         ),

@@ -58,6 +58,7 @@ from app.api.rest.route import PATH as REST_PATH
 from app.billing import admin
 from app.db.engine import Database
 from app.payments import PayInvoice, pay_invoice
+from app.refunds import RefundPayment, refund_payment
 from tests.api.graphql import test_subscriptions
 from tests.support import (
     DEMO_CLONE,
@@ -74,7 +75,7 @@ MISSING_NUMBER = 999_999
 MISSING_CLONE = "64f0000000000000000000aa"
 MISSING_JTI = "0" * 32
 MISSING_CURRENCY = "EUR"  # a known currency nobody in the world holds a wallet in
-NEW_ID = re.compile(r"^(cus|wal|inv|pay)_[0-9a-f]{24}$")
+NEW_ID = re.compile(r"^(cus|wal|inv|pay|ref)_[0-9a-f]{24}$")
 # Differ from request to request whatever was asked: never part of the comparison.
 VOLATILE_HEADERS = {
     "x-request-id",
@@ -97,6 +98,7 @@ class Party:
     customer: str  # itself, or (for an admin) a customer of its tenant
     invoice: int  # an open invoice it may pay or manage
     wallet: str  # a wallet whose history it may read
+    payment: str = ""  # a payment it may refund (an admin: one of its tenant)
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,8 @@ class Owned:
     payment: str
     idempotency_key: str
     jti: str
+    refund: str
+    refund_key: str  # the idempotency key of that refund (the tenant's admins')
 
 
 @dataclass
@@ -179,6 +183,18 @@ async def given_two_tenants(db: Database) -> Scene:
             ),
         )
         payments[who] = receipt.payment_id
+    refunds = {}
+    for who, tenant in (("ada", DEMO_CLONE), ("sam", OTHER_CLONE)):
+        result = await refund_payment(
+            db,
+            RefundPayment(
+                tenant_id=tenant,
+                payment_id=payments[who],
+                amount=Decimal(1),
+                idempotency_key=f"{who}-refund-key",
+            ),
+        )
+        refunds[who] = result.refund_id
 
     async def wallet(customer: str) -> str:
         sql = "SELECT id FROM wallets WHERE customer_id = :c AND currency = 'NGN'"
@@ -198,7 +214,13 @@ async def given_two_tenants(db: Database) -> Scene:
             world.stranger_token, OTHER_CLONE, False, world.stranger, 300, wallets[world.stranger]
         ),
         "demo admin": Party(
-            world.admin_token, DEMO_CLONE, True, world.bola, 200, wallets[world.bola]
+            world.admin_token,
+            DEMO_CLONE,
+            True,
+            world.bola,
+            200,
+            wallets[world.bola],
+            payment=payments["bola"],
         ),
         "other admin": Party(
             world.other_admin_token,
@@ -207,6 +229,7 @@ async def given_two_tenants(db: Database) -> Scene:
             world.stranger,
             300,
             wallets[world.stranger],
+            payment=payments["sam"],
         ),
     }
     owned = {
@@ -222,6 +245,8 @@ async def given_two_tenants(db: Database) -> Scene:
             payment=payments["ada"],
             idempotency_key="ada-key-1",
             jti=jti_of(world.ada_token),
+            refund=refunds["ada"],
+            refund_key="ada-refund-key",
         ),
         "sam": Owned(
             tenant=OTHER_CLONE,
@@ -235,6 +260,8 @@ async def given_two_tenants(db: Database) -> Scene:
             payment=payments["sam"],
             idempotency_key="sam-key-1",
             jti=jti_of(world.stranger_token),
+            refund=refunds["sam"],
+            refund_key="sam-refund-key",
         ),
     }
     return Scene(db=db, parties=parties, owned=owned)
@@ -396,6 +423,7 @@ query Node($id: ID!) {
     ... on Wallet { currency balance { amount } }
     ... on Invoice { number balanceDue { amount } }
     ... on Payment { amount { amount } memo }
+    ... on Refund { amount { amount } walletCredit { amount } reason payment { id } }
   }
 }
 """
@@ -468,6 +496,18 @@ mutation Void($number: Int!) {
     ... on Error { code message }
     ... on InvoiceNotFound { number }
     ... on InvoiceHasPayments { number }
+  }
+}
+"""
+REFUND = """
+mutation Refund($input: RefundPaymentInput!) {
+  refundPayment(input: $input) {
+    __typename
+    ... on RefundPaymentSuccess { replayed refund { id amount { amount } } }
+    ... on Error { code message }
+    ... on PaymentNotFound { paymentId }
+    ... on RefundExceedsRefundable { refundable { amount } }
+    ... on IdempotencyKeyReused { key }
   }
 }
 """
@@ -557,8 +597,15 @@ ID_ATTRIBUTE = {
     "Wallet": "wallet",
     "Invoice": "invoice_id",
     "Payment": "payment",
+    "Refund": "refund",
 }
-MISSING_ID = {"Customer": "cus", "Wallet": "wal", "Invoice": "inv", "Payment": "pay"}
+MISSING_ID = {
+    "Customer": "cus",
+    "Wallet": "wal",
+    "Invoice": "inv",
+    "Payment": "pay",
+    "Refund": "ref",
+}
 
 PROBES: list[Probe] = [
     Probe(
@@ -687,6 +734,25 @@ PROBES: list[Probe] = [
         control="admin",
     ),
     Probe(
+        "Mutation.refundPayment.input.paymentId",
+        graphql(REFUND, lambda _p, v: {"input": {"paymentId": v, "amount": "0.01"}}),
+        owned("payment"),
+        constant(f"pay_{'0' * 24}"),
+        control="admin",
+    ),
+    Probe(
+        "Mutation.refundPayment.input.idempotencyKey",
+        # A refund that goes through: only then would a shared key show (a reuse or a replay).
+        graphql(
+            REFUND,
+            lambda p, v: {"input": {"paymentId": p.payment, "amount": "0.01", "idempotencyKey": v}},
+        ),
+        owned("refund_key"),
+        fresh_key,
+        writes=True,
+        control="admin",
+    ),
+    Probe(
         "Mutation.revokeSession.jti",
         graphql(REVOKE, lambda _p, v: {"jti": v}),
         owned("jti"),
@@ -756,6 +822,7 @@ NOT_IDENTIFIERS = {
     "Mutation.payInvoice.input.memo": "free text stored on the payment",
     "Mutation.payInvoice.input.accountingCode": "free text stored on the payment",
     "Mutation.createCustomer.input.name": "free text",
+    "Mutation.refundPayment.input.reason": "free text stored on the refund",
     "Mutation.createInvoice.input.currency": "ISO 4217 code of the new invoice",
     "Mutation.topUpWallet.input.currency": "ISO 4217 code; the wallet is created if missing",
     "Mutation.topUpWallet.input.reference": "free text stored on the ledger entry",
@@ -861,7 +928,15 @@ def test_every_identifier_argument_of_the_schema_has_a_probe() -> None:
 # --- the table, run ----------------------------------------------------------------------------
 
 
-VICTIM_TABLES = ("customers", "wallets", "invoices", "payments", "ledger_entries", "sessions")
+VICTIM_TABLES = (
+    "customers",
+    "wallets",
+    "invoices",
+    "payments",
+    "refunds",
+    "ledger_entries",
+    "sessions",
+)
 
 
 async def victim_rows(db: Database, owned_by: Owned, *, whole_tenant: bool) -> dict[str, Any]:

@@ -8,14 +8,21 @@ an example that does not run, fails here.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
 import re
 import shlex
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
 
 from app.cli import commands as cli
 from app.cli import helptext as cli_help
+from app.db.engine import Database
+from app.db.uow import UnitOfWork
+from app.payments import PayInvoice, pay_invoice
+from app.seed.demo import DEMO_CLONE_ID
 from tests.cli.test_cli import set_cli_env
 
 
@@ -99,7 +106,10 @@ def run_example(
     for part in line.split(" && "):
         part = part.strip()
         captured = CAPTURE.match(part)
-        words = shlex.split(captured.group(1) if captured else part, comments=True)
+        # `$NAME` as a shell expands it (the refund examples name "$PAYMENT_ID").
+        words = shlex.split(
+            os.path.expandvars(captured.group(1) if captured else part), comments=True
+        )
         while words and ASSIGNMENT.match(words[0]):
             name, _, value = words.pop(0).partition("=")
             if name != "DATABASE_URL":
@@ -118,6 +128,25 @@ def run_example(
         assert output.out.strip(), f"{line!r} printed nothing"
 
 
+async def demo_payment(url: str) -> str:
+    """The id of a payment of 5000.00 of the demo's invoice 100123 by its first customer."""
+    db = Database(url)
+    try:
+        async with UnitOfWork(db) as uow:
+            invoice = await uow.invoices.get_by_number(DEMO_CLONE_ID, 100123)
+        assert invoice is not None
+        command = PayInvoice(
+            tenant_id=DEMO_CLONE_ID,
+            customer_id=invoice.customer_id,
+            invoice_number=100123,
+            currency="NGN",
+            amount=Decimal("5000.00"),
+        )
+        return (await pay_invoice(db, command)).payment_id
+    finally:
+        await db.dispose()
+
+
 @pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p) or "invoicepay")
 def test_every_example_runs_on_a_database_holding_the_demo(
     path: tuple[str, ...],
@@ -127,6 +156,8 @@ def test_every_example_runs_on_a_database_holding_the_demo(
 ) -> None:
     # given the demo, which the examples name (tenant, customers' e-mails)
     assert cli.main(["seed", "--demo"]) == 0
+    # and a payment of invoice 100123, as PAYMENT_ID, for the refund examples
+    monkeypatch.setenv("PAYMENT_ID", asyncio.run(demo_payment(url)))
     examples = cli_help.examples(help_text(path, capsys))
 
     # when each example runs as written, then each succeeds and prints something

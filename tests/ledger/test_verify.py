@@ -17,6 +17,7 @@ from app.db.engine import Database
 from app.db.models import utcnow
 from app.ledger.verify import CHECKS, MAX_REPORTED, verify_ledger
 from app.payments import PayInvoice, pay_invoice
+from app.refunds import RefundPayment, refund_payment
 
 TENANT = "64f0000000000000000000a1"
 WALLET_CHECK = "balance >= 0"
@@ -420,3 +421,118 @@ async def test_given_a_status_that_contradicts_the_amounts_when_verified_then_it
     assert [(v.check, v.subject, v.detail) for v in violations] == [
         ("invoice_status", f"invoice {number}", f"status {status} but amounts say {expected}")
     ]
+
+
+# --- refunds ---------------------------------------------------------------------------------
+
+
+async def given_refunds(db: Database) -> Books:
+    """`given_books` with refunds: 5.00 of the partial payment (20.00 → 15.00 paid), the
+    discounted payment whole, and 3.50 of the 5.00-from-USD one in two steps."""
+    books = await given_books(db)
+    sql = "SELECT i.number, p.id FROM payments p JOIN invoices i ON i.id = p.invoice_id"
+    async with db.engine.connect() as connection:
+        rows = (await connection.execute(text(sql))).all()
+    ids: dict[int, str] = {int(row[0]): str(row[1]) for row in rows}
+    await refund_payment(
+        db, RefundPayment(tenant_id=TENANT, payment_id=books.payment_id, amount=Decimal("5"))
+    )
+    await refund_payment(db, RefundPayment(tenant_id=TENANT, payment_id=ids[4]))
+    for part in ("2.50", "1.00"):
+        await refund_payment(
+            db, RefundPayment(tenant_id=TENANT, payment_id=ids[5], amount=Decimal(part))
+        )
+    return books
+
+
+async def test_given_refunds_through_the_service_when_verified_then_no_violation(
+    db: Database,
+) -> None:
+    await given_refunds(db)
+
+    assert await verify_ledger(db) == []
+
+
+@pytest.mark.corrupts_ledger
+async def test_given_refunds_beyond_the_payment_when_verified_then_reported(db: Database) -> None:
+    books = await given_refunds(db)
+    await execute(
+        db, "UPDATE refunds SET amount = amount + 1600 WHERE payment_id = :p", p=books.payment_id
+    )
+
+    violations = await verify_ledger(db)
+
+    assert {v.check for v in violations} == {
+        "refunds_within_payment",
+        "refund_entries",
+        "invoice_amount_paid",
+    }
+    within = next(v for v in violations if v.check == "refunds_within_payment")
+    assert (within.subject, within.detail) == (
+        books.payment_id,
+        "refunds sum to 2100 NGN, more than 2000",
+    )
+
+
+@pytest.mark.corrupts_ledger
+async def test_given_credits_beyond_the_debit_when_verified_then_reported(db: Database) -> None:
+    books = await given_refunds(db)
+    await execute(
+        db,
+        "UPDATE refunds SET wallet_credit = wallet_credit + 1601 WHERE payment_id = :p",
+        p=books.payment_id,
+    )
+
+    violations = await verify_ledger(db)
+
+    assert {v.check for v in violations} == {"refund_credits_within_debit", "refund_entries"}
+    credits = next(v for v in violations if v.check == "refund_credits_within_debit")
+    assert credits.detail == "credits sum to 2101 NGN, more than 2000"
+
+
+@pytest.mark.corrupts_ledger
+async def test_given_a_refund_without_its_entries_when_verified_then_reported(
+    db: Database,
+) -> None:
+    books = await given_refunds(db)
+    await execute(
+        db,
+        "UPDATE refunds SET wallet_credit = wallet_credit - 1 WHERE payment_id = :p",
+        p=books.payment_id,
+    )
+
+    violations = await verify_ledger(db)
+
+    assert [v.check for v in violations] == ["refund_entries"]
+    assert violations[0].detail == (
+        "expected +499 on the wallet and -500 settled, found 1 wallet entries summing to 500"
+        " and 1 settled summing to -500"
+    )
+
+
+@pytest.mark.corrupts_ledger
+async def test_given_amount_paid_that_ignores_a_refund_when_verified_then_reported(
+    db: Database,
+) -> None:
+    books = await given_refunds(db)
+    await execute(
+        db,
+        "UPDATE invoices SET amount_paid = amount_paid + 500 WHERE number = :n",
+        n=books.partly_paid,
+    )
+
+    violations = await verify_ledger(db)
+
+    assert [(v.check, v.detail) for v in violations] == [
+        ("invoice_amount_paid", "amount_paid 2000 but payments sum to 1500")
+    ]
+
+
+@pytest.mark.corrupts_ledger
+async def test_given_a_discount_kept_after_its_refund_when_verified_then_reported(
+    db: Database,
+) -> None:
+    await given_refunds(db)
+    await execute(db, "UPDATE invoices SET discount_applied = 100 WHERE number = 4")
+
+    assert await reported(db) == {"invoice_discount_applied", "invoice_status"}

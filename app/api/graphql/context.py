@@ -17,7 +17,7 @@ from app.db.uow import UnitOfWork
 from app.events.hub import EventHub
 from app.http.gate import Gate
 
-Row = TypeVar("Row", models.Customer, models.Wallet, models.Invoice, models.Payment)
+Row = TypeVar("Row", models.Customer, models.Wallet, models.Invoice, models.Payment, models.Refund)
 
 
 class ClientError(GraphQLError):
@@ -76,6 +76,13 @@ class Loaders:
         self.payments_by_invoice = _grouped(
             db, lambda uow, ids: uow.payments.for_invoices(ids), lambda p: p.invoice_id
         )
+        self.refund = _by_id(db, lambda uow, ids: uow.refunds.get_by_ids(ids))
+        self.refunds_by_payment = _grouped(
+            db, lambda uow, ids: uow.refunds.for_payments(ids), lambda r: r.payment_id
+        )
+        self.refunds_by_invoice = _grouped(
+            db, lambda uow, ids: uow.refunds.for_invoices(ids), lambda r: r.invoice_id
+        )
         self.wallets_by_customer = _grouped(
             db, lambda uow, ids: uow.wallets.list_for_customers(ids), lambda w: w.customer_id
         )
@@ -112,7 +119,7 @@ class Context:
             raise forbidden()
         return principal
 
-    def can_see(self, row: models.Wallet | models.Invoice | models.Payment) -> bool:
+    def can_see(self, row: models.Wallet | models.Invoice | models.Payment | models.Refund) -> bool:
         """A customer sees only its own rows; an admin only its own tenant's."""
         return self._owns(row.tenant_id, row.customer_id)
 

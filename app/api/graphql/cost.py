@@ -48,7 +48,13 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 
 from app.api.graphql.caches import derived
-from app.api.graphql.types import DEFAULT_PAGE, MAX_INVOICE_PAYMENTS, MAX_PAGE, MAX_WALLETS
+from app.api.graphql.types import (
+    DEFAULT_PAGE,
+    MAX_INVOICE_PAYMENTS,
+    MAX_PAGE,
+    MAX_PAYMENT_REFUNDS,
+    MAX_WALLETS,
+)
 
 DEFAULT_MAX_COST = 10_000
 TOO_COMPLEX = "QUERY_TOO_COMPLEX"
@@ -59,6 +65,7 @@ LIST_MAXIMA: dict[tuple[str, str], int] = {
     ("Query", "wallets"): MAX_WALLETS,
     ("Customer", "wallets"): MAX_WALLETS,
     ("Invoice", "payments"): MAX_INVOICE_PAYMENTS,
+    ("Payment", "refunds"): MAX_PAYMENT_REFUNDS,
 }
 
 

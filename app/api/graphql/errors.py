@@ -40,6 +40,8 @@ class ErrorCode(Enum):
     INVOICE_HAS_PAYMENTS = "INVOICE_HAS_PAYMENTS"
     INVALID_INPUT = "INVALID_INPUT"
     SESSION_NOT_FOUND = "SESSION_NOT_FOUND"
+    PAYMENT_NOT_FOUND = "PAYMENT_NOT_FOUND"
+    REFUND_EXCEEDS_REFUNDABLE = "REFUND_EXCEEDS_REFUNDABLE"
 
 
 WrongAmountReason = strawberry.enum(errors.WrongAmountReason)
@@ -145,6 +147,16 @@ class SessionNotFound(Error):
     jti: str
 
 
+@strawberry.type
+class PaymentNotFound(Error):
+    payment_id: strawberry.ID
+
+
+@strawberry.type
+class RefundExceedsRefundable(Error):
+    refundable: Money
+
+
 def _wrong_amount(e: errors.WrongAmount) -> dict[str, Any]:
     return {
         "reason": errors.WrongAmountReason(e.reason),
@@ -183,6 +195,14 @@ _TABLE: dict[type[errors.DomainError], tuple[type[Error], Callable[[Any], dict[s
     errors.InvoiceHasPayments: (InvoiceHasPayments, lambda e: {"number": e.number}),
     errors.InvalidInput: (InvalidInput, lambda e: {"field": e.field, "reason": e.reason}),
     errors.SessionNotFound: (SessionNotFound, lambda e: {"jti": e.jti}),
+    errors.PaymentNotFound: (
+        PaymentNotFound,
+        lambda e: {"payment_id": strawberry.ID(e.payment_id)},
+    ),
+    errors.RefundExceedsRefundable: (
+        RefundExceedsRefundable,
+        lambda e: {"refundable": Money.of(e.refundable, e.currency)},
+    ),
 }
 
 

@@ -15,6 +15,7 @@ from app.api.graphql import errors as gql_errors
 from app.api.graphql.context import Context, bad_input
 from app.api.graphql.errors import maps_domain_errors
 from app.api.graphql.observe import PaymentOutcome
+from app.api.graphql.refunds import RefundPaymentInput, RefundPaymentResult, refund
 from app.api.graphql.types import Customer, Invoice, Payment, Wallet
 from app.billing import admin
 from app.db.uow import UnitOfWork
@@ -247,6 +248,16 @@ class Mutation:
         principal = info.context.require_admin()
         row = await admin.void_invoice(info.context.db, principal.tenant_id, number)
         return Invoice.of(row)
+
+    @strawberry.mutation(
+        description="Admin: refund all or part of a payment into the wallet that paid it."
+    )
+    @maps_domain_errors
+    async def refund_payment(
+        self, info: Info[Context, None], input: RefundPaymentInput
+    ) -> RefundPaymentResult:
+        principal = info.context.require_admin()
+        return await refund(info.context, principal, input)
 
     @strawberry.mutation(description="Admin: revoke a session; its token stops working at once.")
     @maps_domain_errors

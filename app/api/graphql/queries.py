@@ -16,6 +16,7 @@ from app.api.graphql.types import (
     InvoiceStatus,
     Node,
     Payment,
+    Refund,
     Wallet,
     decode_cursor,
     encode_cursor,
@@ -101,7 +102,9 @@ class Query:
         row = await info.context.loaders.payment.load(str(id))
         return Payment.of(row) if row is not None and info.context.can_see(row) else None
 
-    @strawberry.field(description="Any object by its id (`cus_…`, `wal_…`, `inv_…`, `pay_…`).")
+    @strawberry.field(
+        description="Any object by its id (`cus_…`, `wal_…`, `inv_…`, `pay_…`, `ref_…`)."
+    )
     async def node(self, info: Info[Context, None], id: strawberry.ID) -> Node | None:
         context = info.context
         context.require_principal()
@@ -120,4 +123,7 @@ class Query:
         if prefix == ID_PREFIXES["payment"]:
             payment = await loaders.payment.load(str(id))
             return Payment.of(payment) if payment is not None and context.can_see(payment) else None
+        if prefix == ID_PREFIXES["refund"]:
+            refund = await loaders.refund.load(str(id))
+            return Refund.of(refund) if refund is not None and context.can_see(refund) else None
         return None

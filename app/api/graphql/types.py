@@ -22,6 +22,7 @@ DEFAULT_PAGE = 20
 # (app/api/graphql/cost.py), so no resolver may return more.
 MAX_WALLETS = 10
 MAX_INVOICE_PAYMENTS = 50
+MAX_PAYMENT_REFUNDS = 50
 # Keys are BIGINTs: a cursor beyond one names no position, and a database handed such a
 # value fails (a 500 whose log would echo it) instead of answering an empty page.
 MAX_CURSOR_KEY = 2**63 - 1
@@ -45,6 +46,7 @@ class CustomerStatus(Enum):
 class TransactionKind(Enum):
     TOP_UP = "TOP_UP"
     PAYMENT = "PAYMENT"
+    REFUND = "REFUND"
 
 
 @strawberry.type
@@ -163,6 +165,13 @@ class WalletTransaction:
         row = await info.context.loaders.payment.load(self.row.payment_id)
         return Payment.of(row) if row is not None else None
 
+    @strawberry.field(description="The refund this entry is part of (REFUND entries).")
+    async def refund(self, info: Info[Context, None]) -> Refund | None:
+        if self.row.refund_id is None:
+            return None
+        row = await info.context.loaders.refund.load(self.row.refund_id)
+        return Refund.of(row) if row is not None else None
+
 
 @strawberry.type
 class WalletTransactionEdge:
@@ -262,6 +271,11 @@ class Invoice(Node):
         rows = await info.context.loaders.payments_by_invoice.load(self.row.id)
         return [Payment.of(row) for row in rows[:MAX_INVOICE_PAYMENTS]]
 
+    @strawberry.field(description="What refunds took back of the amount paid, in all.")
+    async def amount_refunded(self, info: Info[Context, None]) -> Money:
+        rows = await info.context.loaders.refunds_by_invoice.load(self.row.id)
+        return Money.of(sum(row.amount for row in rows), self.row.currency)
+
     @strawberry.field
     async def customer(self, info: Info[Context, None]) -> Customer | None:
         row = await info.context.loaders.customer.load(self.row.customer_id)
@@ -320,3 +334,46 @@ class Payment(Node):
         row = await info.context.loaders.wallet.load(self.row.wallet_id)
         assert row is not None
         return Wallet.of(row)
+
+    @strawberry.field(
+        description=f"Refunds of this payment, oldest first (at most {MAX_PAYMENT_REFUNDS})."
+    )
+    async def refunds(self, info: Info[Context, None]) -> list[Refund]:
+        rows = await info.context.loaders.refunds_by_payment.load(self.row.id)
+        return [Refund.of(row) for row in rows[:MAX_PAYMENT_REFUNDS]]
+
+    @strawberry.field(description="What refunds gave back of `amount`, in all.")
+    async def amount_refunded(self, info: Info[Context, None]) -> Money:
+        rows = await info.context.loaders.refunds_by_payment.load(self.row.id)
+        return Money.of(sum(row.amount for row in rows), self.row.currency)
+
+    @strawberry.field(description="What is left to refund: `amount` - `amountRefunded`.")
+    async def refundable(self, info: Info[Context, None]) -> Money:
+        rows = await info.context.loaders.refunds_by_payment.load(self.row.id)
+        return Money.of(self.row.amount - sum(row.amount for row in rows), self.row.currency)
+
+
+@strawberry.type(description="Money of a payment given back to the wallet that paid it.")
+class Refund(Node):
+    row: strawberry.Private[models.Refund]
+    amount: Money = strawberry.field(description="In the invoice currency.")
+    wallet_credit: Money = strawberry.field(description="In the wallet currency.")
+    reason: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: models.Refund) -> Refund:
+        return cls(
+            row=row,
+            id=strawberry.ID(row.id),
+            amount=Money.of(row.amount, row.currency),
+            wallet_credit=Money.of(row.wallet_credit, row.wallet_currency),
+            reason=row.reason,
+            created_at=row.created_at,
+        )
+
+    @strawberry.field
+    async def payment(self, info: Info[Context, None]) -> Payment:
+        row = await info.context.loaders.payment.load(self.row.payment_id)
+        assert row is not None
+        return Payment.of(row)

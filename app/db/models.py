@@ -83,7 +83,11 @@ class Tenant(SQLModel, table=True):
 
 class Customer(SQLModel, table=True):
     __tablename__ = "customers"
-    __table_args__ = (sa.UniqueConstraint("tenant_id", "email"),)
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "email"),
+        # The admin list, newest first (app/api/graphql/lists.py).
+        sa.Index("ix_customers_tenant_created", "tenant_id", "created_at", "id"),
+    )
     id: str = Field(primary_key=True, max_length=40)
     tenant_id: str = Field(foreign_key="tenants.id", index=True, max_length=24)
     name: str = Field(max_length=200)
@@ -138,9 +142,15 @@ class Invoice(SQLModel, table=True):
 
 class Payment(SQLModel, table=True):
     __tablename__ = "payments"
+    # The lists newest first, by tenant, customer or invoice (app/api/graphql/lists.py).
+    __table_args__ = (
+        sa.Index("ix_payments_tenant_created", "tenant_id", "created_at", "id"),
+        sa.Index("ix_payments_customer_created", "customer_id", "created_at", "id"),
+        sa.Index("ix_payments_invoice_created", "invoice_id", "created_at", "id"),
+    )
     id: str = Field(primary_key=True, max_length=40)
     tenant_id: str = Field(foreign_key="tenants.id", max_length=24)
-    invoice_id: str = Field(foreign_key="invoices.id", index=True, max_length=40)
+    invoice_id: str = Field(foreign_key="invoices.id", max_length=40)
     customer_id: str = Field(foreign_key="customers.id", max_length=40)
     wallet_id: str = Field(foreign_key="wallets.id", max_length=40)
     currency: str = Field(max_length=3)

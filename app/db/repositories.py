@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import and_
+from sqlalchemy import and_, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -53,6 +54,16 @@ class CustomerRepository(_Repository):
     async def list_for_tenant(self, tenant_id: str) -> Sequence[Customer]:
         stmt = select(Customer).where(Customer.tenant_id == tenant_id).order_by(col(Customer.id))
         return (await self.session.exec(stmt)).all()
+
+    async def page(
+        self, tenant_id: str, *, before: tuple[datetime, str] | None, limit: int
+    ) -> Sequence[Customer]:
+        """Newest first, keyset on (created_at, id) (index: tenant, created_at, id)."""
+        stmt = select(Customer).where(Customer.tenant_id == tenant_id)
+        if before is not None:
+            stmt = stmt.where(tuple_(col(Customer.created_at), col(Customer.id)) < before)
+        stmt = stmt.order_by(col(Customer.created_at).desc(), col(Customer.id).desc())
+        return (await self.session.exec(stmt.limit(limit))).all()
 
 
 class WalletRepository(_Repository):
@@ -182,6 +193,30 @@ class PaymentRepository(_Repository):
             .order_by(col(Payment.created_at), col(Payment.id))
         )
         return (await self.session.exec(stmt)).all()
+
+    async def page(
+        self,
+        tenant_id: str,
+        *,
+        customer_id: str | None,
+        invoice_number: int | None,
+        before: tuple[datetime, str] | None,
+        limit: int,
+    ) -> Sequence[Payment]:
+        """Newest first, keyset on (created_at, id); one statement, the invoice found by
+        a subquery (indexes: tenant, customer or invoice, then created_at, id)."""
+        stmt = select(Payment).where(Payment.tenant_id == tenant_id)
+        if customer_id is not None:
+            stmt = stmt.where(Payment.customer_id == customer_id)
+        if invoice_number is not None:
+            invoice = select(Invoice.id).where(
+                Invoice.tenant_id == tenant_id, Invoice.number == invoice_number
+            )
+            stmt = stmt.where(Payment.invoice_id == invoice.scalar_subquery())
+        if before is not None:
+            stmt = stmt.where(tuple_(col(Payment.created_at), col(Payment.id)) < before)
+        stmt = stmt.order_by(col(Payment.created_at).desc(), col(Payment.id).desc())
+        return (await self.session.exec(stmt.limit(limit))).all()
 
     async def count_for_invoice(self, invoice_id: str) -> int:
         stmt = select(Payment.id).where(Payment.invoice_id == invoice_id).limit(1)

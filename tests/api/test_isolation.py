@@ -33,6 +33,7 @@ import itertools
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -50,6 +51,7 @@ from graphql import (
 )
 from sqlalchemy import text
 
+from app.api.graphql.lists import encode_position
 from app.api.graphql.schema import schema as app_schema
 from app.api.graphql.types import encode_cursor
 from app.api.rest.openapi import openapi_document
@@ -57,6 +59,7 @@ from app.api.rest.route import MISSING_PARAMETERS
 from app.api.rest.route import PATH as REST_PATH
 from app.billing import admin
 from app.db.engine import Database
+from app.db.uow import UnitOfWork
 from app.payments import PayInvoice, pay_invoice
 from app.refunds import RefundPayment, refund_payment
 from tests.api.graphql import test_subscriptions
@@ -440,6 +443,25 @@ query Transactions($wallet: ID!, $after: String) {
   }
 }
 """
+CUSTOMER = """
+query Customer($id: ID!) { customer(id: $id) { id name email status wallets { id } } }
+"""
+CUSTOMERS = """
+query Customers($after: String) {
+  customers(first: 100, after: $after) {
+    edges { cursor node { id name email } }
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+  }
+}
+"""
+PAYMENTS = """
+query Payments($after: String, $customerId: ID, $invoiceNumber: Int) {
+  payments(first: 100, after: $after, customerId: $customerId, invoiceNumber: $invoiceNumber) {
+    edges { cursor node { id amount { amount } memo invoice { number } } }
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+  }
+}
+"""
 PAY = """
 mutation Pay($input: PayInvoiceInput!) {
   payInvoice(input: $input) {
@@ -549,6 +571,37 @@ async def unused_entry_cursor(scene: Scene, _victim: str) -> str:
     return encode_cursor("txe", newest + 1000)
 
 
+async def created_at(scene: Scene, kind: str, row_id: str) -> datetime:
+    async with UnitOfWork(scene.db) as uow:
+        if kind == "cus":
+            customer = await uow.customers.get_by_ids([row_id])
+            return customer[0].created_at
+        payment = await uow.payments.get_by_ids([row_id])
+        return payment[0].created_at
+
+
+def position_cursor(kind: str, attribute: str) -> Pick:
+    """The cursor of the victim's customer or payment."""
+
+    async def pick(scene: Scene, victim: str) -> str:
+        row_id = getattr(scene.owned[victim], attribute)
+        return encode_position(kind, await created_at(scene, kind, row_id), row_id)
+
+    return pick
+
+
+def unused_position_cursor(kind: str, attribute: str) -> Pick:
+    """A position just after the victim's row that no row has: every caller's rows lie
+    on the same side of both."""
+
+    async def pick(scene: Scene, victim: str) -> str:
+        row_id = getattr(scene.owned[victim], attribute)
+        at = await created_at(scene, kind, row_id) + timedelta(microseconds=1)
+        return encode_position(kind, at, f"{kind}_{'0' * 24}")
+
+    return pick
+
+
 async def fresh_email(scene: Scene, _victim: str) -> str:
     return f"nobody-{scene.fresh()}@example.com"
 
@@ -626,6 +679,38 @@ PROBES: list[Probe] = [
         invoice_cursor,
         invoice_cursor_missing,
         control=None,  # a keyset cursor is a position: the owner's is no different
+    ),
+    Probe(
+        "Query.customer.id",
+        graphql(CUSTOMER, lambda _p, v: {"id": v}),
+        owned("customer"),
+        constant(f"cus_{'0' * 24}"),
+    ),
+    Probe(
+        "Query.customers.after",
+        graphql(CUSTOMERS, lambda _p, v: {"after": v}),
+        position_cursor("cus", "customer"),
+        unused_position_cursor("cus", "customer"),
+        control=None,  # a keyset cursor is a position: the owner's is no different
+    ),
+    Probe(
+        "Query.payments.after",
+        graphql(PAYMENTS, lambda _p, v: {"after": v}),
+        position_cursor("pay", "payment"),
+        unused_position_cursor("pay", "payment"),
+        control=None,  # a keyset cursor is a position: the owner's is no different
+    ),
+    Probe(
+        "Query.payments.customerId",
+        graphql(PAYMENTS, lambda _p, v: {"customerId": v}),
+        owned("customer"),
+        constant(f"cus_{'0' * 24}"),
+    ),
+    Probe(
+        "Query.payments.invoiceNumber",
+        graphql(PAYMENTS, lambda _p, v: {"invoiceNumber": v}),
+        owned("invoice_number"),
+        constant(MISSING_NUMBER),
     ),
     Probe(
         "Query.payment.id",
@@ -816,6 +901,8 @@ PROBES: list[Probe] = [
 # Arguments of an identifier-like type (ID, Int, String) that name nothing anyone owns.
 NOT_IDENTIFIERS = {
     "Query.invoices.first": "page size",
+    "Query.customers.first": "page size",
+    "Query.payments.first": "page size",
     "Wallet.transactions.first": "page size",
     "Mutation.payInvoice.input.currency": "ISO 4217 code, checked against the caller's invoice",
     "Mutation.payInvoice.input.reference": "free text stored on the payment",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
+from app.api.graphql import lists
 from app.api.graphql.context import Context
 from app.api.graphql.types import (
     MAX_WALLETS,
@@ -101,6 +102,21 @@ class Query:
         info.context.require_principal()
         row = await info.context.loaders.payment.load(str(id))
         return Payment.of(row) if row is not None and info.context.can_see(row) else None
+
+    customers = strawberry.field(
+        resolver=lists.customers,
+        description="Admin only: the tenant's customers, newest first: `first` at most 100"
+        " (default 20).",
+    )
+    customer = strawberry.field(
+        resolver=lists.customer,
+        description="A customer of the tenant (admin), or the caller itself (customer token).",
+    )
+    payments = strawberry.field(
+        resolver=lists.payments,
+        description="Payments, newest first: `first` at most 100 (default 20); an admin's"
+        " of the tenant, a customer token's its own.",
+    )
 
     @strawberry.field(
         description="Any object by its id (`cus_…`, `wal_…`, `inv_…`, `pay_…`, `ref_…`)."

@@ -6,6 +6,13 @@ A document is found by its text; its validation by the schema, the text and the 
 (the rules are the same classes every time: app/api/graphql/limits.py). Only documents that
 parsed and passed validation are kept, in bounded LRU maps, so a client sending new
 text every time costs what it did before and can never grow the memory.
+
+Kept over Strawberry's `ParserCache` + `ValidationCache` (`python -m bench.graphql_caches`,
+3000 payInvoice requests each through the ASGI app on SQLite, 2 shared cores): CPU per
+request 12,579 µs ours, 12,925 µs theirs (fastest block 9,900 / 10,822); the parse and
+validate step alone 2.5 µs ours, 10.2 µs theirs (their validation key hashes the whole
+document tree). Theirs would keep `derived` working (the same DocumentNode per text), but
+is not faster, replaces a document already in the context, and also fills with invalid ones.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.api.rest import route as rest
+from app.api.rest.body import request_schema
 from app.db.unavailable import SERVICE_UNAVAILABLE, SERVICE_UNAVAILABLE_CODE
 from app.http.guard import ACCESS_DENIED
 from app.http.ratelimit import TOO_MANY_REQUESTS
@@ -13,10 +14,6 @@ from app.http.request_context import UNEXPECTED_ERROR
 OPENAPI_PATH = "/api/v1/openapi.json"
 
 _AMOUNT = {"type": "number", "description": "Major units, exact (never rounded through a float)."}
-_AMOUNT_IN = (
-    "A JSON number, read exactly (as a decimal, never a float): at most 24 integer and 16 "
-    "fractional digits, else 400."
-)
 _RATE_HEADERS = {
     "RateLimit-Limit": {"schema": {"type": "integer"}, "description": "Attempts per window."},
     "RateLimit-Remaining": {"schema": {"type": "integer"}, "description": "Attempts left."},
@@ -77,70 +74,7 @@ def _error(
     return response
 
 
-def _optional(type_: str, description: str = "", **keywords: Any) -> dict[str, Any]:
-    """An optional field: null is the same as leaving it out."""
-    schema: dict[str, Any] = {"type": [type_, "null"], **keywords}
-    if description:
-        schema["description"] = description
-    return schema
-
-
-_UNKNOWN_REFUSED = (
-    " Any other field (a misspelt one too) or a repeated key is refused with 400, its "
-    "path in `param`."
-)
-_PART_PAYMENT = _optional(
-    "object",
-    "How to pay: which wallet, at what rate, how much, against which balance." + _UNKNOWN_REFUSED,
-    additionalProperties=False,
-    properties={
-        "currency": _optional(
-            "string",
-            "Currency of the paying wallet; default the invoice currency.",
-            maxLength=16,
-        ),
-        "exchangeRate": _optional(
-            "number",
-            "Invoice-currency units one wallet-currency unit buys (1 if equal). " + _AMOUNT_IN,
-            exclusiveMinimum=0,
-        ),
-        "chargeTotalBefore": _optional(
-            "number", "The balance due the client expects (stale-state guard). " + _AMOUNT_IN
-        ),
-        "chargeTotalCurrent": _optional(
-            "number",
-            "Amount to settle now, invoice currency; default the whole balance. " + _AMOUNT_IN,
-        ),
-    },
-)
-
-_REQUEST = {
-    "type": "object",
-    "properties": {
-        "cloneId": _optional("string", "Tenant; must be the token's tenant."),
-        "invoice": {
-            "type": "integer",
-            "format": "int32",
-            "minimum": -rest.INT32,
-            "maximum": rest.INT32 - 1,
-            "description": "Invoice number.",
-        },
-        "currency": {
-            "type": "string",
-            "maxLength": 16,
-            "description": "Invoice currency (ISO 4217).",
-        },
-        "partPaymentFromWalletBalance": _PART_PAYMENT,
-        "applyEarlyPaymentDiscount": _optional("boolean", "Apply the early-payment discount."),
-        "reference": _optional("string", maxLength=200),
-        "memo": _optional("string", maxLength=1000),
-        "accountingCode": _optional("string", maxLength=100),
-    },
-    "required": ["invoice", "currency"],
-    "additionalProperties": False,
-    "description": "The payment." + _UNKNOWN_REFUSED,
-}
-
+_REQUEST = request_schema()
 _REQUEST_EXAMPLE = rest.SEED_EXAMPLE
 _SUCCESS_EXAMPLE = {
     "message": rest.SUCCESS,

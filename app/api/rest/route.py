@@ -17,13 +17,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app import errors
+from app.api.rest.body import BODY_FIELDS as BODY_FIELDS  # the route's names for them
+from app.api.rest.body import PART as PART
+from app.api.rest.body import PART_FIELDS as PART_FIELDS
+from app.api.rest.body import PartPayment, parse_body
 from app.auth.tokens import AuthError, Principal
 from app.http.gate import Gate
 from app.http.guard import ACCESS_DENIED
 from app.http.ratelimit import TOO_MANY_REQUESTS, RateDecision
 from app.kit.money import require_currency, to_decimal
 from app.kit.strict_json import DuplicateKey, loads_exact
-from app.kit.text import storable
 from app.payments import PayInvoice, PaymentReceipt, pay_invoice
 
 PATH = "/api/v1/billing/invoice/pay"
@@ -32,12 +35,6 @@ UNAUTHORIZED = "Unauthorized"
 MISSING_PARAMETERS = "Missing One or More Required Parameters"
 TOO_LARGE = "Request body too large"
 MAX_BODY_BYTES = 64 * 1024
-INT32 = 2**31
-# The GraphQL `Decimal` scalar's bounds: at most 24 integer and 16 fractional digits.
-# A JSON number beyond them (1e999999999, 1e-999999999) is not an amount but a mistyped
-# parameter, and the service must never see one (it would overflow or never finish).
-MAX_INTEGER_DIGITS = 24
-MAX_FRACTION_DIGITS = 16
 
 # `X-Error-Code` of the answers the gateway gives before the service is reached; the
 # service's own errors carry their `DomainError.code`.
@@ -47,22 +44,6 @@ RATE_LIMITED = "RATE_LIMITED"
 BAD_USER_INPUT = "BAD_USER_INPUT"
 PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
 
-PART = "partPaymentFromWalletBalance"
-# Every field the body may hold, at each level; any other is refused (Stripe's rule: a
-# misspelt `chargeTotalCurrent` must not turn a part payment into paying the whole invoice).
-BODY_FIELDS = frozenset(
-    {
-        "cloneId",
-        "invoice",
-        "currency",
-        PART,
-        "applyEarlyPaymentDiscount",
-        "reference",
-        "memo",
-        "accountingCode",
-    }
-)
-PART_FIELDS = frozenset({"currency", "exchangeRate", "chargeTotalBefore", "chargeTotalCurrent"})
 MAX_PARAM_CHARS = 200  # of a 400 answer's `param`, which may echo a client's unknown key
 # The service's names of what REST takes from a header, as REST names them.
 HEADER_PARAMS = {"idempotencyKey": "Idempotency-Key"}
@@ -141,58 +122,6 @@ def load_object(raw: bytes) -> dict[str, Any]:
     return body
 
 
-def _present(data: dict[str, Any], name: str, required: bool) -> Any:
-    value = data.get(name)
-    if value is None and required:
-        raise errors.InvalidRequest(name, "MISSING")
-    return value
-
-
-def _integer(data: dict[str, Any], name: str, *, required: bool = False) -> int | None:
-    """A 32-bit integer (GraphQL's `Int`). A JSON number with an integral value, such as
-    100123.0, is that integer (as in JSON Schema and GraphQL); 100123.5 is not."""
-    value = _present(data, name, required)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | Decimal):
-        raise errors.InvalidRequest(name, "NOT_AN_INTEGER")
-    number = Decimal(value)
-    # The range first: int() of 1e999999999 would never finish.
-    if not -INT32 <= number < INT32 or number != number.to_integral_value():
-        raise errors.InvalidRequest(name, "NOT_AN_INTEGER")
-    return int(number)
-
-
-def _text(data: dict[str, Any], name: str, *, required: bool = False) -> str | None:
-    value = _present(data, name, required)
-    if value is not None and not isinstance(value, str):
-        raise errors.InvalidRequest(name, "NOT_A_STRING")
-    if value is not None and not storable(value):
-        raise errors.InvalidRequest(name, "NOT_TEXT")
-    return value
-
-
-def _number(data: dict[str, Any], name: str) -> Decimal | None:
-    value = data.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | Decimal):
-        raise errors.InvalidRequest(name, "NOT_A_NUMBER")
-    number = Decimal(value)
-    exponent = number.as_tuple().exponent
-    assert isinstance(exponent, int)  # NaN and Infinity never parse
-    if number.adjusted() >= MAX_INTEGER_DIGITS or exponent < -MAX_FRACTION_DIGITS:
-        raise errors.InvalidRequest(name, "OUT_OF_RANGE")
-    return number
-
-
-def _flag(data: dict[str, Any], name: str) -> bool:
-    value = data.get(name)
-    if value is not None and not isinstance(value, bool):
-        raise errors.InvalidRequest(name, "NOT_A_BOOLEAN")
-    return bool(value)
-
-
 def clone_id_of(body: dict[str, Any]) -> str | None:
     value = body.get("cloneId")
     return value if isinstance(value, str) else None
@@ -205,61 +134,24 @@ def param_name(path: str) -> str:
     return path.encode("utf-8", "backslashreplace").decode()[:MAX_PARAM_CHARS]
 
 
-def _only_known(data: dict[str, Any], known: frozenset[str], prefix: str = "") -> None:
-    for name in data:
-        if name not in known:
-            raise errors.InvalidRequest(prefix + name, "UNKNOWN_FIELD")
-
-
-@dataclass(frozen=True)
-class _Part:
-    amount: Decimal | None
-    wallet_currency: str | None
-    exchange_rate: Decimal | None
-    expected_balance_due: Decimal | None
-
-
-def _part(part: dict[str, Any]) -> _Part:
-    """`partPaymentFromWalletBalance`; a refused field is named by its whole path."""
-    try:
-        return _Part(
-            amount=_number(part, "chargeTotalCurrent"),
-            wallet_currency=_text(part, "currency"),
-            exchange_rate=_number(part, "exchangeRate"),
-            expected_balance_due=_number(part, "chargeTotalBefore"),
-        )
-    except errors.InvalidRequest as error:
-        raise errors.InvalidRequest(f"{PART}.{error.field}", error.reason) from None
-
-
 def to_command(body: dict[str, Any], principal: Principal, key: str | None) -> PayInvoice:
-    """The body, field by field, as the same command the GraphQL mutation builds."""
-    _only_known(body, BODY_FIELDS)
-    part_body = body.get(PART)
-    if part_body is None:
-        part_body = {}
-    if isinstance(part_body, dict):
-        _only_known(part_body, PART_FIELDS, f"{PART}.")
-    _text(body, "cloneId")
-    if not isinstance(part_body, dict):
-        raise errors.InvalidRequest(PART, "NOT_AN_OBJECT")
-    invoice = _integer(body, "invoice", required=True)
-    currency = _text(body, "currency", required=True)
-    assert invoice is not None and currency is not None
-    part = _part(part_body)
+    """The body, checked by its model (app/api/rest/body.py), as the same command the
+    GraphQL mutation builds."""
+    valid = parse_body(body)
+    part = valid.partPaymentFromWalletBalance or PartPayment()
     return PayInvoice(
         tenant_id=principal.tenant_id,
         customer_id=principal.customer_id or "",
-        invoice_number=invoice,
-        currency=currency,
-        amount=part.amount,
-        wallet_currency=part.wallet_currency,
-        exchange_rate=part.exchange_rate,
-        expected_balance_due=part.expected_balance_due,
-        apply_early_payment_discount=_flag(body, "applyEarlyPaymentDiscount"),
-        reference=_text(body, "reference"),
-        memo=_text(body, "memo"),
-        accounting_code=_text(body, "accountingCode"),
+        invoice_number=valid.invoice,
+        currency=valid.currency,
+        amount=part.chargeTotalCurrent,
+        wallet_currency=part.currency,
+        exchange_rate=part.exchangeRate,
+        expected_balance_due=part.chargeTotalBefore,
+        apply_early_payment_discount=bool(valid.applyEarlyPaymentDiscount),
+        reference=valid.reference,
+        memo=valid.memo,
+        accounting_code=valid.accountingCode,
         idempotency_key=key,
     )
 

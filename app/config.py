@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from dotenv import load_dotenv
-from pydantic import BeforeValidator, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BeforeValidator,
+    SecretStr,
+    ValidationError,
+    field_serializer,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -215,8 +221,13 @@ class Settings(BaseSettings):
         if self.jwt_secret is None:
             raise ConfigError("issuing tokens needs JWT_SECRET (a public key only verifies them)")
 
+    @field_serializer("database_url")
+    def _database_url_shown(self, url: str) -> str:
+        return hide_password(url)
+
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
-        # The database URL's password stays out of reprs (SecretStr hides the secrets).
+        # The database URL's password stays out of reprs and dumps (SecretStr hides the
+        # secrets); code reads it from the field.
         for name, value in super().__repr_args__():
             yield name, hide_password(value) if name == "database_url" else value
 

@@ -30,7 +30,6 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
-from pydantic_settings.sources.utils import parse_env_vars
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -131,7 +130,8 @@ class _Environment(EnvSettingsSource):
         super().__init__(settings_cls, case_sensitive=False, env_ignore_empty=True)
 
     def _load_env_vars(self) -> Mapping[str, str | None]:
-        return parse_env_vars(self.given, case_sensitive=False, ignore_empty=True)
+        # Lower-case keys: how the case-insensitive source looks names up.
+        return {name.lower(): value for name, value in self.given.items() if value != ""}
 
 
 class Settings(BaseSettings):

@@ -4,8 +4,9 @@ request, and the only thing a client learns about a failure we did not expect.
 asgi-correlation-id's middleware reads and echoes the header. A client's own
 `X-Request-ID` is used when it is a UUID in its usual text: 32 hex digits, or 36 with
 hyphens as 8-4-4-4-12, either case, any version (nginx's `$request_id`, UUIDv4, UUIDv7);
-anything else (braces, `urn:uuid:`, other text, a line break for log injection) is
-replaced by a new id (32 lowercase hex digits), which the response carries instead.
+anything else (braces, `urn:uuid:`, other text, a line break for log injection, digits
+only that hold a card number) is replaced by a new id (32 lowercase hex digits), which the
+response carries instead.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from app.db.unavailable import (
     SERVICE_UNAVAILABLE_CODE,
     is_unavailable,
 )
-from app.kit.redact import protect_logging
+from app.kit.redact import protect_logging, redact
 
 REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="-")
 UNEXPECTED_ERROR = "Unexpected Error"
@@ -40,8 +41,9 @@ _UUID_TEXT = re.compile(
 
 
 def valid_request_id(value: str) -> bool:
-    """Whether a client's `X-Request-ID` is a UUID in its usual text (the module's doc)."""
-    return _UUID_TEXT.fullmatch(value) is not None
+    """Whether a client's `X-Request-ID` is a UUID in its usual text (the module's doc)
+    that no log line would have to mask (all digits, it could hold a card number)."""
+    return _UUID_TEXT.fullmatch(value) is not None and redact(value) == value
 
 
 def new_request_id() -> str:

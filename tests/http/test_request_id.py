@@ -35,6 +35,7 @@ REFUSED = {
     "not hex": "g" * 32,
     "a forged log line": uuid.uuid4().hex + " INFO forged",
     "long": "a" * 500,
+    "a card number in it": "4111111111111111" + "0" * 16,
 }
 
 

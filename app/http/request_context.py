@@ -27,7 +27,7 @@ from app.db.unavailable import (
     SERVICE_UNAVAILABLE_CODE,
     is_unavailable,
 )
-from app.kit.redact import protect_logging, redact
+from app.kit.redact import MIN_CARD_DIGITS, protect_logging, redact
 
 REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="-")
 UNEXPECTED_ERROR = "Unexpected Error"
@@ -38,12 +38,17 @@ log = logging.getLogger("invoicepay")
 _UUID_TEXT = re.compile(
     r"[0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
+# Room for a card number (digits and hyphens in a row): only then is redaction worth its
+# 10 µs; a plain character class, as `\d(?:-?\d){12}` backtracks into several µs itself.
+_CARD_LENGTH_RUN = re.compile(rf"[0-9-]{{{MIN_CARD_DIGITS},}}")
 
 
 def valid_request_id(value: str) -> bool:
     """Whether a client's `X-Request-ID` is a UUID in its usual text (the module's doc)
     that no log line would have to mask (all digits, it could hold a card number)."""
-    return _UUID_TEXT.fullmatch(value) is not None and redact(value) == value
+    if _UUID_TEXT.fullmatch(value) is None:
+        return False
+    return _CARD_LENGTH_RUN.search(value) is None or redact(value) == value
 
 
 def new_request_id() -> str:

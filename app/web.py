@@ -257,7 +257,8 @@ def create_app(
         Route(READYZ_PATH, Readiness(database).handle, methods=["GET"]),
     ]
     if settings.serves_metrics:
-        scrape = metrics.MetricsEndpoint(settings.metrics_token).handle
+        token = settings.metrics_token
+        scrape = metrics.MetricsEndpoint(token.get_secret_value() if token else None).handle
         operations.append(Route(metrics.METRICS_PATH, scrape, methods=["GET"]))
 
     async def openapi(_request: Request) -> Response:

@@ -55,7 +55,8 @@ class TokenVerifier:
             self.key: Any = settings.jwt_public_key
             self.algorithms = ["RS256", "ES256"]
         else:
-            self.key = settings.jwt_secret
+            secret = settings.jwt_secret
+            self.key = secret.get_secret_value() if secret is not None else None
             self.algorithms = ["HS256"]
 
     async def signing_key(self, token: str) -> tuple[Any, list[str]]:
@@ -201,4 +202,4 @@ def issue_token(settings: Settings, session: AuthSession) -> str:
         claims["aud"] = settings.jwt_audience
     if settings.jwt_issuer:
         claims["iss"] = settings.jwt_issuer
-    return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
+    return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")

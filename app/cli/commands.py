@@ -2,9 +2,10 @@
 refund payments, verify the ledger. Help texts and examples: app/cli/helptext.py; tables and
 JSON: app/cli/output.py.
 
-Expected failures (domain errors, bad configuration) print one line to stderr and exit 1;
-usage errors exit 2. For scripts: `token` prints the JWT alone on stdout, `seed` and
-`ledger verify` print one JSON object with --json. Progress goes to stderr, on a terminal.
+Expected failures (domain errors, unsafe configuration) print one line to stderr and exit 1;
+usage errors, and an environment variable whose value is not of its form, exit 2. For
+scripts: `token` prints the JWT alone on stdout, `seed` and `ledger verify` print one JSON
+object with --json. Progress goes to stderr, on a terminal.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from app.auth.tokens import issue_token
 from app.billing import admin
 from app.cli import helptext as cli_help
 from app.cli import output as cli_output
-from app.config import ConfigError, Settings
+from app.config import BadSetting, ConfigError, Settings
 from app.db.engine import Database
 from app.db.migrate import current_revision, upgrade
 from app.db.models import AuthSession
@@ -474,6 +475,10 @@ def main(argv: list[str] | None = None) -> int:
     except DomainError as error:
         _fail(f"error: {_describe(error)}")
         return 1
+    except BadSetting as error:
+        # A value not of its variable's form is a usage error: no traceback, exit 2.
+        _fail(f"configuration error: {error}")
+        return 2
     except ConfigError as error:
         _fail(f"configuration error: {error}")
         return 1

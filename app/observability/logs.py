@@ -1,5 +1,5 @@
 """`LOG_FORMAT=json`: one JSON object per line, for every logger of the process (ours,
-uvicorn's, libraries').
+uvicorn's, libraries'), written by python-json-logger (its orjson formatter).
 
 Each line has `timestamp` (UTC, ISO 8601), `level`, `logger`, `message`, and where known
 `request_id`, `tenant`, `customer`, `operation`, `outcome` (a payment's), `exception`
@@ -19,7 +19,7 @@ import logging
 import time
 from typing import Any
 
-import orjson
+from pythonjsonlogger.orjson import OrjsonFormatter
 from uvicorn.config import LOGGING_CONFIG
 
 from app.http.request_context import REQUEST_ID
@@ -44,47 +44,62 @@ def _timestamp(created: float) -> str:
     return f"{whole}.{int(created % 1 * 1000):03d}Z"
 
 
-class JsonFormatter(RedactingFormatter):
-    def __init__(self) -> None:
-        super().__init__(logging.Formatter())
+class _JsonFields(OrjsonFormatter):
+    """python-json-logger's record to JSON, with our field names, the request's fields, and
+    every value but the trusted ones masked before it is encoded."""
 
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "timestamp": _timestamp(record.created),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
+    def __init__(self) -> None:
+        super().__init__(
+            "%(levelname)s %(name)s %(message)s",
+            rename_fields={
+                "levelname": "level",
+                "name": "logger",
+                "exc_info": "exception",
+                "stack_info": "stack",
+            },
+            reserved_attrs=list(_STANDARD),
+        )
+
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        log_data["timestamp"] = _timestamp(record.created)
+        super().add_fields(log_data, record, message_dict)
         request_id = getattr(record, "request_id", None) or REQUEST_ID.get()
         if request_id != "-":
-            entry["request_id"] = request_id
+            log_data["request_id"] = request_id
         info = current_request()
         if info is not None:
             if info.tenant is not None:
-                entry["tenant"] = info.tenant
+                log_data["tenant"] = info.tenant
             if info.customer is not None:
-                entry["customer"] = info.customer
-            entry["operation"] = info.operation
+                log_data["customer"] = info.customer
+            log_data["operation"] = info.operation
             if info.outcome is not None:
-                entry["outcome"] = info.outcome
+                log_data["outcome"] = info.outcome
                 if info.replayed:
-                    entry["replayed"] = True
+                    log_data["replayed"] = True
         if record.name == ACCESS_LOGGER and isinstance(record.args, tuple):
-            _access_fields(entry, record.args)
+            _access_fields(log_data, record.args)
             if info is not None:
-                entry["duration_ms"] = info.elapsed_ms()
-        for key, value in vars(record).items():
-            if key not in _STANDARD:
-                entry.setdefault(key, value)
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        if record.stack_info:
-            entry["stack"] = self.formatStack(record.stack_info)
-        for key, value in entry.items():
+                log_data["duration_ms"] = info.elapsed_ms()
+
+    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        for key, value in log_data.items():
             if key in _TRUSTED or value is None or isinstance(value, bool | int | float):
                 continue
-            entry[key] = redact(value if isinstance(value, str) else str(value))
-        return orjson.dumps(entry).decode()
+            log_data[key] = redact(value if isinstance(value, str) else str(value))
+        return log_data
+
+
+class JsonFormatter(RedactingFormatter):
+    """One JSON object per record; masked value by value (`_JsonFields`), never as a line."""
+
+    def __init__(self) -> None:
+        super().__init__(_JsonFields())
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.inner.format(record)
 
 
 def _access_fields(entry: dict[str, Any], args: tuple[Any, ...]) -> None:

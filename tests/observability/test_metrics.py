@@ -281,7 +281,8 @@ async def test_metrics_are_closed_in_production_unless_a_token_is_set(db: Databa
 def test_a_short_metrics_token_is_refused_at_start() -> None:
     with pytest.raises(ConfigError, match="METRICS_TOKEN"):
         Settings.from_env({"METRICS_TOKEN": "short"})
-    assert Settings.from_env({"METRICS_TOKEN": TOKEN}).metrics_token == TOKEN
+    token = Settings.from_env({"METRICS_TOKEN": TOKEN}).metrics_token
+    assert token is not None and token.get_secret_value() == TOKEN
     assert Settings(environment="production").serves_metrics is False
     assert Settings(environment="production", metrics_token=TOKEN).serves_metrics is True
     assert Settings(environment="development").serves_metrics is True

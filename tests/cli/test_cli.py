@@ -10,7 +10,6 @@ import json
 import re
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,39 +17,13 @@ import httpx
 import jwt
 import pytest
 import uvicorn
-from sqlalchemy import Row, text
 
 from app.cli import commands as cli
 from app.db.engine import Database
 from app.db.migrate import head_revision
 from app.seed.demo import DEMO_CLONE_ID
-from tests.auth.test_auth_keys import RSA_KEY, public_pem
-from tests.support import SEED_REQUEST, client_for, rest_pay
-
-SECRET = "cli-test-secret-" + "s" * 32
-COUNTED_TABLES = ("tenants", "customers", "wallets", "invoices", "ledger_entries", "sessions")
-
-
-def set_cli_env(monkeypatch: pytest.MonkeyPatch, database_url: str | None = None) -> None:
-    """The environment `invoicepay` reads. Every variable is set (empty when unused) so a
-    developer's `.env` cannot leak into the tests."""
-    monkeypatch.setenv("JWT_SECRET", SECRET)
-    unused = (
-        "JWT_PUBLIC_KEY",
-        "JWT_JWKS_URL",
-        "JWT_AUDIENCE",
-        "JWT_ISSUER",
-        "ENVIRONMENT",
-        "GRAPHIQL",
-        "RATE_LIMIT",
-        "RATE_LIMIT_STORAGE_URL",
-        "TRUSTED_PROXIES",
-        "BLOCKED_IPS",
-    )
-    for name in unused:
-        monkeypatch.setenv(name, "")
-    if database_url is not None:
-        monkeypatch.setenv("DATABASE_URL", database_url)
+from tests.support import RSA_KEY, SEED_REQUEST, client_for, public_pem, rest_pay
+from tests.support.cli import COUNTED_TABLES, SECRET, query, set_cli_env
 
 
 @pytest.fixture
@@ -63,19 +36,6 @@ def url(database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """`DATABASE_URL` of a clean, migrated database (each backend)."""
     set_cli_env(monkeypatch, database_url)
     return database_url
-
-
-def query(database_url: str, sql: str, **params: Any) -> Sequence[Row[Any]]:
-    async def run() -> Sequence[Row[Any]]:
-        db = Database(database_url)
-        try:
-            async with db.write_engine.begin() as connection:
-                result = await connection.execute(text(sql), params)
-                return result.all() if result.returns_rows else []
-        finally:
-            await db.dispose()
-
-    return asyncio.run(run())
 
 
 def counts(database_url: str) -> dict[str, int]:

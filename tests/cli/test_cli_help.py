@@ -16,7 +16,7 @@ import pytest
 
 from app.cli import commands as cli
 from app.cli import helptext as cli_help
-from tests.cli.test_cli import set_cli_env
+from tests.support.cli import set_cli_env
 
 
 @pytest.fixture

@@ -2,47 +2,17 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import time
 from typing import Any
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from app.auth.tokens import AuthError, TokenVerifier, authenticate
 from app.billing import admin
 from app.config import Settings
 from app.db.engine import Database
-from tests.support import DEMO_CLONE, SECRET
-
-RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-EC_KEY = ec.generate_private_key(ec.SECP256R1())
-
-
-def public_pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> str:
-    return (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-
-
-def hs256_by_hand(claims: dict[str, Any], secret: bytes, kid: str | None = None) -> str:
-    """PyJWT will not sign HMAC with a PEM key, so an attacker would do it by hand."""
-
-    def part(data: bytes) -> bytes:
-        return base64.urlsafe_b64encode(data).rstrip(b"=")
-
-    header = {"alg": "HS256", "typ": "JWT"} | ({} if kid is None else {"kid": kid})
-    head = part(json.dumps(header).encode())
-    body = part(json.dumps(claims).encode())
-    signature = part(hmac.new(secret, head + b"." + body, hashlib.sha256).digest())
-    return (head + b"." + body + b"." + signature).decode()
+from tests.support import DEMO_CLONE, EC_KEY, RSA_KEY, SECRET, hs256_by_hand, public_pem
 
 
 async def session_claims(db: Database) -> dict[str, Any]:

@@ -21,9 +21,21 @@ from jwt.algorithms import ECAlgorithm, HMACAlgorithm, RSAAlgorithm
 from app.auth.jwks import JwksKeys, parse_key_set
 from app.auth.tokens import AuthError, TokenVerifier, authenticate
 from app.db.engine import Database
-from tests.auth.test_auth_keys import EC_KEY, RSA_KEY, hs256_by_hand, public_pem
-from tests.auth.test_auth_tokens import PAY, VIEWER, given_ada_session
-from tests.support import SECRET, client_for, error_codes, gql, invoice, snapshot_all
+from tests.support import (
+    EC_KEY,
+    RSA_KEY,
+    SECRET,
+    VIEWER,
+    client_for,
+    error_codes,
+    given_ada_session,
+    gql,
+    hs256_by_hand,
+    invoice,
+    public_pem,
+    snapshot_all,
+)
+from tests.support import PAY_OUTCOME as PAY
 from tests.support import test_settings as settings_for
 
 PATH = "/api/v1/billing/invoice/pay"

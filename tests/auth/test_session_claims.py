@@ -15,17 +15,20 @@ import pytest
 
 from app.billing import admin
 from app.db.engine import Database
-from tests.api.graphql.test_subscriptions import PAYMENTS, WALLET_UPDATED, serving
-from tests.auth.test_auth_tokens import claims_for, sign
 from tests.support import (
     DEMO_CLONE,
     OTHER_CLONE,
+    PAYMENTS,
+    WALLET_UPDATED,
     World,
+    claims_for,
     client_for,
     error_codes,
     gql,
     invoice,
     make_world,
+    serving,
+    sign,
     snapshot_all,
 )
 

@@ -10,49 +10,21 @@ import json
 import re
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import httpx
 import jwt
 import pytest
 import uvicorn
-from sqlalchemy import Row, text
 
 from app.cli import commands as cli
 from app.db.engine import Database
 from app.db.migrate import head_revision
 from app.ledger.verify import CHECKS
 from app.seed.demo import DEMO_CLONE_ID
-from tests.auth.test_auth_keys import RSA_KEY, public_pem
-from tests.support import SEED_REQUEST, client_for, rest_pay
+from tests.support import RSA_KEY, SEED_REQUEST, client_for, public_pem, rest_pay
+from tests.support.cli import COUNTED_TABLES, SECRET, FakeServer, query, set_cli_env
 from tests.support.terminal import plain
-
-SECRET = "cli-test-secret-" + "s" * 32
-COUNTED_TABLES = ("tenants", "customers", "wallets", "invoices", "ledger_entries", "sessions")
-
-
-def set_cli_env(monkeypatch: pytest.MonkeyPatch, database_url: str | None = None) -> None:
-    """The environment `invoicepay` reads. Every variable is set (empty when unused) so a
-    developer's `.env` cannot leak into the tests."""
-    monkeypatch.setenv("JWT_SECRET", SECRET)
-    unused = (
-        "JWT_PUBLIC_KEY",
-        "JWT_JWKS_URL",
-        "JWT_AUDIENCE",
-        "JWT_ISSUER",
-        "ENVIRONMENT",
-        "GRAPHIQL",
-        "RATE_LIMIT",
-        "RATE_LIMIT_STORAGE_URL",
-        "TRUSTED_PROXIES",
-        "BLOCKED_IPS",
-    )
-    for name in unused:
-        monkeypatch.setenv(name, "")
-    if database_url is not None:
-        monkeypatch.setenv("DATABASE_URL", database_url)
 
 
 @pytest.fixture
@@ -65,19 +37,6 @@ def url(database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """`DATABASE_URL` of a clean, migrated database (each backend)."""
     set_cli_env(monkeypatch, database_url)
     return database_url
-
-
-def query(database_url: str, sql: str, **params: Any) -> Sequence[Row[Any]]:
-    async def run() -> Sequence[Row[Any]]:
-        db = Database(database_url)
-        try:
-            async with db.write_engine.begin() as connection:
-                result = await connection.execute(text(sql), params)
-                return result.all() if result.returns_rows else []
-        finally:
-            await db.dispose()
-
-    return asyncio.run(run())
 
 
 def counts(database_url: str) -> dict[str, int]:
@@ -328,16 +287,6 @@ def test_given_a_wallet_balance_changed_behind_the_ledger_when_verifying_then_it
     assert out[0].split() == ["CHECK", "SUBJECT", "DETAIL"]
     assert out[1].split()[:2] == ["wallet_balance_matches_ledger", wallet]
     assert out[-1] == "ledger BROKEN: 1 violation(s)"
-
-
-class FakeServer:
-    """Stands in for uvicorn.run: records how the server would have been started."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[Any, dict[str, Any]]] = []
-
-    def __call__(self, app: Any, **options: Any) -> None:
-        self.calls.append((app, options))
 
 
 def test_given_a_short_jwt_secret_when_serving_then_it_refuses_to_start(

@@ -12,7 +12,7 @@ import pytest
 import uvicorn
 
 from app.cli import commands as cli
-from tests.cli.test_cli import FakeServer, set_cli_env
+from tests.support.cli import FakeServer, set_cli_env
 
 ROOT = Path(__file__).resolve().parents[2]
 LOUD = "invoicepay: configuration error: LOG_LEVEL=LOUD: must be one of DEBUG, INFO, WARNING,"

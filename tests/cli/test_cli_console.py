@@ -14,7 +14,7 @@ import pytest
 from app.cli import commands as cli
 from app.kit import console
 from app.ledger.verify import CHECKS
-from tests.cli.test_cli import query, set_cli_env
+from tests.support.cli import query, set_cli_env
 from tests.support.terminal import Terminal, plain
 
 

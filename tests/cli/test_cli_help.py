@@ -13,17 +13,12 @@ import os
 import re
 import shlex
 from collections.abc import Iterator
-from decimal import Decimal
 
 import pytest
 
 from app.cli import commands as cli
 from app.cli import helptext as cli_help
-from app.db.engine import Database
-from app.db.uow import UnitOfWork
-from app.payments import PayInvoice, pay_invoice
-from app.seed.demo import DEMO_CLONE_ID
-from tests.cli.test_cli import set_cli_env
+from tests.support.cli import demo_payment, set_cli_env
 
 
 @pytest.fixture
@@ -126,25 +121,6 @@ def run_example(
         output = capsys.readouterr()
         assert code == 0, f"{line!r} exited {code}: {output.err}"
         assert output.out.strip(), f"{line!r} printed nothing"
-
-
-async def demo_payment(url: str) -> str:
-    """The id of a payment of 5000.00 of the demo's invoice 100123 by its first customer."""
-    db = Database(url)
-    try:
-        async with UnitOfWork(db) as uow:
-            invoice = await uow.invoices.get_by_number(DEMO_CLONE_ID, 100123)
-        assert invoice is not None
-        command = PayInvoice(
-            tenant_id=DEMO_CLONE_ID,
-            customer_id=invoice.customer_id,
-            invoice_number=100123,
-            currency="NGN",
-            amount=Decimal("5000.00"),
-        )
-        return (await pay_invoice(db, command)).payment_id
-    finally:
-        await db.dispose()
 
 
 @pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p) or "invoicepay")

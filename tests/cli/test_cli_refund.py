@@ -7,8 +7,7 @@ import asyncio
 import pytest
 
 from app.cli import commands as cli
-from tests.cli.test_cli import set_cli_env
-from tests.cli.test_cli_help import demo_payment
+from tests.support.cli import demo_payment, set_cli_env
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from app.db.engine import Database
 from app.db.models import new_id
 from app.ledger.verify import verify_ledger
 from app.seed.bulk import BULK_CLONE_ID, FIRST_BULK_INVOICE, Funding, NewCustomer, insert_customers
-from tests.cli.test_cli import SECRET, query, set_cli_env
+from tests.support.cli import SECRET, query, set_cli_env
 from tests.support.terminal import plain
 
 

@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 
 from app.http.rate_windows import RedisWindows
 from app.http.ratelimit import RateLimiter
-from tests.http.test_rate_limits import REDIS_URL, redis_prefix  # noqa: F401  (a fixture)
+from tests.support.redis_store import REDIS_URL
 
 Build = Callable[[str], RateLimiter]
 
@@ -95,7 +95,7 @@ def counting(windows: RedisWindows) -> list[int]:
     return sent
 
 
-async def test_on_redis_an_attempt_is_one_round_trip(redis_prefix: str) -> None:  # noqa: F811
+async def test_on_redis_an_attempt_is_one_round_trip(redis_prefix: str) -> None:
     # given two limits on a customer and on an address: four windows an attempt
     limiter = RateLimiter("3/minute;100/hour", REDIS_URL, key_prefix=redis_prefix)
     assert isinstance(limiter.windows, RedisWindows)
@@ -114,7 +114,7 @@ async def test_on_redis_an_attempt_is_one_round_trip(redis_prefix: str) -> None:
 
 
 async def test_the_redis_windows_are_lists_expiring_with_their_limit(
-    redis_prefix: str,  # noqa: F811
+    redis_prefix: str,
 ) -> None:
     limiter = RateLimiter("3/minute", REDIS_URL, key_prefix=redis_prefix)
     try:

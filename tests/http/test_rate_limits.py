@@ -4,9 +4,6 @@ in memory or shared through Redis by several app instances."""
 
 from __future__ import annotations
 
-import os
-import secrets
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -24,9 +21,8 @@ from tests.support import (
     rest_pay,
     snapshot,
 )
+from tests.support.redis_store import REDIS_URL
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-IN_CI = os.environ.get("CI", "").lower() == "true"
 PAY = """mutation($input: PayInvoiceInput!) { payInvoice(input: $input) { __typename } }"""
 
 
@@ -170,27 +166,6 @@ async def test_graphql_reads_are_not_payment_attempts(db: Database) -> None:
         )
     assert all("errors" not in read for read in reads)
     assert payment["data"]["payInvoice"]["__typename"] == "PayInvoiceSuccess"
-
-
-@pytest.fixture
-async def redis_prefix() -> AsyncIterator[str]:
-    """A key prefix of its own in the local Redis, deleted afterwards."""
-    client = aioredis.from_url(REDIS_URL)
-    try:
-        await client.ping()
-    except (OSError, aioredis.RedisError) as error:
-        await client.aclose()
-        if IN_CI:
-            pytest.fail(f"Redis is required in CI: {error}")
-        pytest.skip(f"Redis not reachable: {error}")
-    prefix = f"invoicepay-test-{secrets.token_hex(6)}"
-    try:
-        yield prefix
-    finally:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
 
 
 async def test_two_instances_sharing_redis_share_the_limit(db: Database, redis_prefix: str) -> None:

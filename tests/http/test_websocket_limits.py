@@ -26,7 +26,7 @@ from app.config import ConfigError, Settings
 from app.db.engine import Database
 from app.http.websocket_limits import TOO_MANY_CONNECTIONS, WebSocketLimit
 from app.web import create_app
-from tests.api.graphql.test_subscriptions import PROTOCOL
+from tests.support import PROTOCOL
 from tests.support import test_settings as settings_for
 from tests.support.live import free_port, live_server
 

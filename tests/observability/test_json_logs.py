@@ -18,7 +18,8 @@ from app.db.engine import Database
 from app.http.request_context import REQUEST_ID
 from app.observability.logs import JsonFormatter
 from app.observability.request_info import REQUEST_INFO, RequestInfo
-from tests.observability.test_log_hygiene import (
+from tests.support import REST_PAY, gql, invoice, make_world, rest_pay
+from tests.support.leaks import (
     RATE_LIMIT,
     Outcomes,
     Secrets,
@@ -28,7 +29,6 @@ from tests.observability.test_log_hygiene import (
     given_a_cast,
     leaks,
 )
-from tests.support import REST_PAY, gql, invoice, make_world, rest_pay
 from tests.support.live import live_server
 
 PAY = """

@@ -9,8 +9,8 @@ from collections import Counter
 from typing import Any
 
 from app.db.engine import Database
-from tests.refunds.support import balance, given_books, invoice_state, pay
 from tests.support import client_for, gql, invoice
+from tests.support.refunds import balance, given_books, invoice_state, pay
 
 REFUND = """
 mutation Refund($input: RefundPaymentInput!) {

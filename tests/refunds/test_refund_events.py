@@ -10,8 +10,8 @@ import pytest
 from app import errors
 from app.db.engine import Database
 from app.events.hub import Event, EventHub, Kind, Subscriber
-from tests.refunds.support import given_books, refund
 from tests.support import DEMO_CLONE
+from tests.support.refunds import given_books, refund
 
 
 async def next_events(subscribers: dict[Kind, Subscriber], seconds: float) -> dict[Kind, Event]:

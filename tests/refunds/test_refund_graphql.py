@@ -11,8 +11,8 @@ import httpx
 from sqlalchemy import text
 
 from app.db.engine import Database
-from tests.refunds.support import Books, balance, given_books, invoice_state, pay
 from tests.support import client_for, gql, snapshot
+from tests.support.refunds import Books, balance, given_books, invoice_state, pay
 
 REFUND = """
 mutation Refund($input: RefundPaymentInput!) {

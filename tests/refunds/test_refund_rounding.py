@@ -17,8 +17,8 @@ from app.billing import admin
 from app.db.engine import Database
 from app.kit.money import MAX_MINOR, require_currency, to_decimal
 from app.refunds import credit_for
-from tests.refunds.support import balance, given_books, pay, refund
 from tests.support import DEMO_CLONE, invoice
+from tests.support.refunds import balance, given_books, pay, refund
 
 
 def split(total: int, parts: int) -> list[int]:

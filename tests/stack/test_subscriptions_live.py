@@ -17,15 +17,19 @@ from sqlalchemy import text
 from app.billing import admin
 from app.db.engine import Database
 from app.events.hub import LISTENER_NAME
-from tests.api.graphql.test_subscriptions import (
+from tests.support import (
+    DEMO_CLONE,
     INVOICE_UPDATED,
     PAY,
     PAYMENTS,
     WALLET_UPDATED,
     Served,
     amount,
+    gql,
+    invoice,
+    make_world,
+    rest_pay,
 )
-from tests.support import DEMO_CLONE, gql, invoice, make_world, rest_pay
 from tests.support.figures import report
 from tests.support.live import LiveServer, live_server
 

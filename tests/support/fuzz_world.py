@@ -34,8 +34,8 @@ from app.db.uow import UnitOfWork
 from app.ledger.verify import verify_ledger
 from app.payments import PayInvoice, pay_invoice
 from tests.conftest import TABLES
-from tests.support import DEMO_CLONE, OTHER_CLONE, invoice, make_world, token_for
 from tests.support.figures import report
+from tests.support.world import DEMO_CLONE, OTHER_CLONE, invoice, make_world, token_for
 
 # Ada's open invoices: number, total, currency. Invoice 2 is larger than her wallet, so
 # it is never paid off: part payments of it go through for the whole run; invoices 11 to

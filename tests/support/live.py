@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from tests.support import SECRET
+from tests.support.keys import SECRET
 
 STARTUP_SECONDS = 30
 

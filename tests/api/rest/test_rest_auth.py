@@ -22,18 +22,24 @@ from sqlmodel import col
 from app.billing import admin
 from app.db.engine import Database
 from app.db.models import AuthSession, utcnow
-from tests.auth.test_auth_keys import RSA_KEY, hs256_by_hand, public_pem
-from tests.auth.test_auth_tokens import BAD_HEADERS, PAY, Header, given_ada_session, sign
 from tests.support import (
+    BAD_HEADERS,
     DEMO_CLONE,
+    RSA_KEY,
+    Header,
     World,
     client_for,
     error_codes,
+    given_ada_session,
+    hs256_by_hand,
     invoice,
     make_world,
+    public_pem,
+    sign,
     snapshot_all,
     token_for,
 )
+from tests.support import PAY_OUTCOME as PAY
 
 PATH = "/api/v1/billing/invoice/pay"
 PAY_BODY = {"invoice": 100123, "currency": "NGN"}

@@ -2,11 +2,11 @@
 
 Limits (all environments):
 
-- `MAX_DEPTH` = 10 levels of nested selections (Strawberry's `QueryDepthLimiter`; leaves
+- `MAX_DEPTH` = 11 levels of nested selections (Strawberry's `QueryDepthLimiter`; leaves
   and introspection fields do not count). The longest path through our schema that never
-  visits a type twice is exactly 10 levels, e.g.
-  `invoices → edges → node → customer → wallets → transactions → edges → node → payment
-  → amount { amount }`, so every query that does not walk round a cycle
+  visits a type twice is exactly 11 levels, e.g.
+  `invoices → edges → node → customer → wallets → transactions → edges → node → refund
+  → payment → amount { amount }`, so every query that does not walk round a cycle
   (Invoice → Customer → Wallet → … → Invoice) fits; test_graphql_limits.py recomputes
   that path from the schema, so a deeper schema cannot outgrow the limit unnoticed.
 - `MAX_ALIASES` = 20 aliased fields per document (`MaxAliasesLimiter`): enough to read
@@ -50,7 +50,7 @@ from strawberry.extensions import (
 from strawberry.types.execution import ExecutionResult as StrawberryExecutionResult
 from strawberry.types.execution import StreamExecutionResult
 
-MAX_DEPTH = 10
+MAX_DEPTH = 11
 MAX_ALIASES = 20
 MAX_TOKENS = 1000
 

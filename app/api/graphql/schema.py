@@ -159,5 +159,5 @@ def schema_for(settings: Settings, tracing: ExtensionFactory | None = None) -> S
     return _built(locked, settings.graphql_max_cost, settings.graphql_timeout, tracing)
 
 
-schema = _built(False, DEFAULT_GRAPHQL_MAX_COST, DEFAULT_GRAPHQL_TIMEOUT)
+schema = _built(False, DEFAULT_GRAPHQL_MAX_COST, DEFAULT_GRAPHQL_TIMEOUT, None)
 """The development schema: what `make schema` exports (`app.api.graphql.schema:schema`)."""

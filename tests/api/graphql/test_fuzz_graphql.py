@@ -54,7 +54,7 @@ from tests.support.fuzz_world import (
 
 URL = "http://testserver/graphql"
 # The codes of every error meant for the client (app/api/graphql/context.py, limits.py,
-# payment_gate.py). A masked failure has INTERNAL_SERVER_ERROR; an error with no code or
+# cost.py, payment_gate.py). A masked failure has INTERNAL_SERVER_ERROR; an error with no code or
 # another one is no answer we designed, so it fails the run as well.
 CLIENT_CODES = {
     "UNAUTHENTICATED",
@@ -62,6 +62,7 @@ CLIENT_CODES = {
     "RATE_LIMITED",
     "BAD_USER_INPUT",
     "GRAPHQL_VALIDATION_FAILED",
+    "QUERY_TOO_COMPLEX",  # a generated document asking for more than GRAPHQL_MAX_COST
 }
 
 # --- what the generated documents hold ---------------------------------------------------
@@ -290,7 +291,12 @@ def fuzzing(examples: int) -> settings:
 
 # --- the suites -------------------------------------------------------------------------
 
+# Admin-only queries: a customer's token is FORBIDDEN there (test_refusals sends them).
+ADMIN_QUERIES = ("Query.customers",)
 queries = schema.include(name_regex=r"^Query\.")
+for name in ADMIN_QUERIES:
+    queries = queries.exclude(name=name)
+admin_queries = schema.include(name_regex="^(" + "|".join(ADMIN_QUERIES) + ")$")
 
 
 @queries.hooks.apply(
@@ -300,6 +306,13 @@ queries = schema.include(name_regex=r"^Query\.")
 @fuzzing(30)
 def test_queries(case: Case, app: Starlette, books: Books, tally: Tally) -> None:
     send(case, app, books, tally)
+
+
+@admin_queries.hooks.apply(fuzz_world.sent_by("admin", "other_admin"), name="flatmap_case")
+@admin_queries.parametrize()
+@fuzzing(30)
+def test_admin_queries(case: Case, app: Starlette, books: Books, tally: Tally) -> None:
+    send(case, app, books, tally, default="admin")
 
 
 payments = schema.include(name="Mutation.payInvoice")
@@ -366,7 +379,9 @@ def refused_senders(_context: schemathesis.HookContext, case: Case) -> Any:
     admin mutation a customer of the tenant or of another)."""
     senders = [NOBODY, FORGED]
     label = case.operation.label
-    if label.startswith("Mutation.") and label != "Mutation.payInvoice":
+    if (label.startswith("Mutation.") and label != "Mutation.payInvoice") or (
+        label in ADMIN_QUERIES
+    ):
         senders += ["ada", "stranger"]
     return st.sampled_from(senders).map(lambda who: fuzz_world.mark(case, who))
 

@@ -43,7 +43,7 @@ mutation Pay($input: PayInvoiceInput!) {
   payInvoice(input: $input) { __typename ... on Error { code } }
 }
 """
-# Depth 10: the longest path of the schema that visits no type twice.
+# Depth 11: the longest path of the schema that visits no type twice.
 DEEPEST = """
 query Deepest {
   invoices(first: 10) { edges { node {
@@ -53,6 +53,7 @@ query Deepest {
       transactions(first: 10) { edges { node {
         kind
         payment { amount { amount currency } }
+        refund { payment { amount { amount currency } } }
       } } }
     } }
   } } }
@@ -60,15 +61,16 @@ query Deepest {
 """
 # The same, one level deeper (payment → invoice → total).
 TOO_DEEP = DEEPEST.replace(
-    "payment { amount { amount currency } }", "payment { invoice { total { amount } } }"
+    "refund { payment { amount { amount currency } } }",
+    "refund { payment { invoice { total { amount } } } }",
 )
-# Depth 11, and a payment would be made if it ran.
+# Depth 12, and a payment would be made if it ran.
 TOO_DEEP_PAYMENT = """
 mutation Deep($input: PayInvoiceInput!) {
   payInvoice(input: $input) {
     ... on PayInvoiceSuccess {
       invoice { customer { wallets { transactions { edges { node {
-        payment { invoice { customer { wallets { currency } } } }
+        payment { invoice { customer { wallets { balance { amount } } } } }
       } } } } } }
     }
   }

@@ -22,7 +22,6 @@ ID_PREFIXES = {
     "payment": "pay",
     "event": "evt",
     "webhook_endpoint": "whe",
-    "webhook_delivery": "whd",
 }
 
 
@@ -259,26 +258,26 @@ class WebhookSubscription(SQLModel, table=True):
 
 
 class WebhookDelivery(SQLModel, table=True):
-    """One event for one endpoint: made in the event's own transaction, claimed by a
-    dispatcher (`claimed_until` is its lease), `PENDING` until it `SUCCEEDED` or `FAILED`."""
+    """One event for one endpoint (at most one: redelivery starts the same row again): made
+    in the event's own transaction, claimed by a dispatcher (`claimed_until` is its lease),
+    `PENDING` until it `SUCCEEDED` or `FAILED`."""
 
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
         sa.Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
         sa.Index("ix_webhook_deliveries_endpoint", "endpoint_id", "created_at"),
     )
-    id: str = Field(primary_key=True, max_length=40)
     tenant_id: str = Field(max_length=24)
     endpoint_id: str = Field(
         sa_column=sa.Column(
             sa.String(40),
             sa.ForeignKey("webhook_endpoints.id", ondelete="CASCADE"),
-            nullable=False,
+            primary_key=True,
         )
     )
     event_seq: int = Field(
         sa_column=sa.Column(
-            sa.BigInteger, sa.ForeignKey("events.seq", ondelete="CASCADE"), nullable=False
+            sa.BigInteger, sa.ForeignKey("events.seq", ondelete="CASCADE"), primary_key=True
         )
     )
     status: str = Field(default="PENDING", max_length=16)
@@ -294,17 +293,17 @@ class WebhookAttempt(SQLModel, table=True):
 
     __tablename__ = "webhook_attempts"
     __table_args__ = (
-        sa.Index("ix_webhook_attempts_delivery", "delivery_id", "id"),
+        sa.ForeignKeyConstraint(
+            ["endpoint_id", "event_seq"],
+            ["webhook_deliveries.endpoint_id", "webhook_deliveries.event_seq"],
+            ondelete="CASCADE",
+        ),
+        sa.Index("ix_webhook_attempts_delivery", "endpoint_id", "event_seq", "id"),
         {"sqlite_autoincrement": True},
     )
     id: int | None = Field(default=None, sa_type=AUTO_ID, primary_key=True)
-    delivery_id: str = Field(
-        sa_column=sa.Column(
-            sa.String(40),
-            sa.ForeignKey("webhook_deliveries.id", ondelete="CASCADE"),
-            nullable=False,
-        )
-    )
+    endpoint_id: str = Field(max_length=40)
+    event_seq: int = Field(sa_type=sa.BigInteger)
     attempt: int
     status: str = Field(max_length=16)
     response_status: int | None = None

@@ -66,7 +66,6 @@ def upgrade() -> None:
     )
     op.create_table(
         "webhook_deliveries",
-        sa.Column("id", sa.String(length=40), nullable=False),
         sa.Column("tenant_id", sa.String(length=24), nullable=False),
         sa.Column("endpoint_id", sa.String(length=40), nullable=False),
         sa.Column("event_seq", sa.BigInteger(), nullable=False),
@@ -78,7 +77,7 @@ def upgrade() -> None:
         sa.Column("updated_at", WHEN, nullable=False),
         sa.ForeignKeyConstraint(["endpoint_id"], ["webhook_endpoints.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["event_seq"], ["events.seq"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("id"),
+        sa.PrimaryKeyConstraint("endpoint_id", "event_seq"),
     )
     op.create_index(
         "ix_webhook_deliveries_due", "webhook_deliveries", ["status", "next_attempt_at"]
@@ -89,7 +88,8 @@ def upgrade() -> None:
     op.create_table(
         "webhook_attempts",
         sa.Column("id", AUTO_ID, nullable=False),
-        sa.Column("delivery_id", sa.String(length=40), nullable=False),
+        sa.Column("endpoint_id", sa.String(length=40), nullable=False),
+        sa.Column("event_seq", sa.BigInteger(), nullable=False),
         sa.Column("attempt", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("response_status", sa.Integer(), nullable=True),
@@ -98,11 +98,17 @@ def upgrade() -> None:
         sa.Column("error", sa.String(length=500), nullable=True),
         sa.Column("next_attempt_at", WHEN, nullable=True),
         sa.Column("created_at", WHEN, nullable=False),
-        sa.ForeignKeyConstraint(["delivery_id"], ["webhook_deliveries.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["endpoint_id", "event_seq"],
+            ["webhook_deliveries.endpoint_id", "webhook_deliveries.event_seq"],
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("id"),
         sqlite_autoincrement=True,
     )
-    op.create_index("ix_webhook_attempts_delivery", "webhook_attempts", ["delivery_id", "id"])
+    op.create_index(
+        "ix_webhook_attempts_delivery", "webhook_attempts", ["endpoint_id", "event_seq", "id"]
+    )
 
 
 def downgrade() -> None:

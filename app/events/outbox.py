@@ -12,10 +12,10 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.db.models import Event, new_id
+from app.db.models import Event, UTCDateTime, new_id
 
 EVENT_TYPES = (
     "customer.created",
@@ -36,6 +36,8 @@ FROM webhook_subscriptions s
 JOIN webhook_endpoints e ON e.id = s.endpoint_id
 WHERE s.tenant_id = :tenant_id AND s.event_type = :type AND e.enabled
 """
+# Times bound as the ORM stores them (naive UTC on SQLite), so they compare in SQL.
+FAN_OUT_STATEMENT = text(FAN_OUT).bindparams(bindparam("now", type_=UTCDateTime))
 
 
 def encode(data: dict[str, Any]) -> str:
@@ -54,8 +56,9 @@ async def record(
     )
     session.add(event)
     await session.flush()  # its seq, which the deliveries refer to
-    await session.execute(
-        text(FAN_OUT),
+    connection = await session.connection()
+    await connection.execute(
+        FAN_OUT_STATEMENT,
         {"seq": event.seq, "now": now, "tenant_id": tenant_id, "type": type_},
     )
     return event

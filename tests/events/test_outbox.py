@@ -4,9 +4,10 @@ enabled endpoint that takes its type, nothing when the transaction rolls back.""
 from __future__ import annotations
 
 from sqlalchemy import text
+from sqlmodel import select
 
 from app.db.engine import Database
-from app.db.models import WebhookEndpoint, WebhookSubscription, new_id, utcnow
+from app.db.models import WebhookDelivery, WebhookEndpoint, WebhookSubscription, new_id, utcnow
 from app.db.uow import UnitOfWork
 from app.events.outbox import record
 from tests.support import DEMO_CLONE, make_world
@@ -33,7 +34,8 @@ async def given_endpoint(db: Database, tenant_id: str, types: list[str], enabled
 
 async def rows(db: Database, sql: str) -> list[tuple[object, ...]]:
     async with UnitOfWork(db) as uow:
-        return [tuple(row) for row in (await uow.session.execute(text(sql))).all()]
+        connection = await uow.session.connection()
+        return [tuple(row) for row in (await connection.execute(text(sql))).all()]
 
 
 async def test_an_event_and_its_deliveries_commit_with_the_change(db: Database) -> None:
@@ -64,3 +66,15 @@ async def test_a_change_that_rolls_back_leaves_no_event_and_no_delivery(db: Data
         await record(uow.session, DEMO_CLONE, "invoice.created", {}, utcnow())
     assert await rows(db, "SELECT count(*) FROM events") == [(0,)]
     assert await rows(db, "SELECT count(*) FROM webhook_deliveries") == [(0,)]
+
+
+async def test_a_delivery_is_due_at_once_by_the_clock_the_orm_keeps(db: Database) -> None:
+    await make_world(db)
+    await given_endpoint(db, DEMO_CLONE, ["invoice.created"], enabled=True)
+    async with UnitOfWork(db, write=True) as uow:
+        await record(uow.session, DEMO_CLONE, "invoice.created", {}, utcnow())
+        await uow.commit()
+    async with UnitOfWork(db) as uow:
+        due = (await uow.session.exec(select(WebhookDelivery))).all()
+    assert len(due) == 1 and due[0].next_attempt_at is not None
+    assert due[0].next_attempt_at <= utcnow()

@@ -25,6 +25,9 @@ N = TypeVar("N", int, float)
 DEFAULT_GRAPHQL_MAX_COST = 10_000  # app/api/graphql/cost.py: the formula
 DEFAULT_GRAPHQL_TIMEOUT = 10.0  # seconds; app/kit/deadline.py
 DEFAULT_OTEL_SERVICE_NAME = "invoicepay"
+# Seconds between a webhook's attempts (app.webhooks.schedule): about 3 days in all.
+DEFAULT_WEBHOOK_RETRY_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0) + (36000.0,) * 6
+DEFAULT_EVENT_RETENTION_DAYS = 30
 
 
 class ConfigError(Exception):
@@ -61,6 +64,21 @@ def _positive_seconds(env: dict[str, str], name: str, default: float) -> float:
 
 def _csv(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+def _retry_schedule(value: str | None) -> tuple[float, ...]:
+    if not (value or "").strip():
+        return DEFAULT_WEBHOOK_RETRY_SCHEDULE
+    try:
+        delays = tuple(float(part) for part in (value or "").split(","))
+    except ValueError:
+        delays = ()
+    if not delays or not all(math.isfinite(d) and 0 < d <= 7 * 86400 for d in delays):
+        raise ConfigError(
+            "WEBHOOK_RETRY_SCHEDULE must be comma-separated seconds, each above 0 and at most"
+            " a week (e.g. 5,300,1800)"
+        )
+    return delays
 
 
 def _otlp_endpoint(value: str | None) -> str | None:
@@ -112,6 +130,12 @@ class Settings:
     # Tracing (app.observability.tracing) is on only when this is set; the standard names.
     otel_exporter_otlp_endpoint: str | None = None
     otel_service_name: str = DEFAULT_OTEL_SERVICE_NAME
+    # Webhooks (app.webhooks): the delays between attempts; plain http and private
+    # addresses allowed (development and tests only); the dispatcher in `serve`.
+    webhook_retry_schedule: tuple[float, ...] = DEFAULT_WEBHOOK_RETRY_SCHEDULE
+    webhook_allow_private: bool = False
+    webhook_dispatcher: bool = True
+    event_retention_days: int = DEFAULT_EVENT_RETENTION_DAYS
 
     @property
     def serves_metrics(self) -> bool:
@@ -164,6 +188,14 @@ class Settings:
             ws_init_timeout=_positive_seconds(env, "WS_INIT_TIMEOUT", DEFAULT_WS_INIT_TIMEOUT),
             ws_max_per_client=_positive_int(env, "WS_MAX_PER_CLIENT", DEFAULT_WS_MAX_PER_CLIENT),
             ws_max_connections=_positive_int(env, "WS_MAX_CONNECTIONS", DEFAULT_WS_MAX_CONNECTIONS),
+            webhook_retry_schedule=_retry_schedule(env.get("WEBHOOK_RETRY_SCHEDULE")),
+            webhook_allow_private=_flag(
+                env.get("WEBHOOK_ALLOW_PRIVATE"), default=environment == "development"
+            ),
+            webhook_dispatcher=_flag(env.get("WEBHOOK_DISPATCHER"), default=True),
+            event_retention_days=_positive_int(
+                env, "EVENT_RETENTION_DAYS", DEFAULT_EVENT_RETENTION_DAYS
+            ),
         )
 
     def check_signing(self) -> None:

@@ -17,7 +17,9 @@
      ├── InvoiceNumberTaken           (admin) invoice number already used in the tenant
      ├── InvoiceHasPayments           (admin) cannot void an invoice with payments
      ├── InvalidInput                 (admin) a field is malformed
-     └── SessionNotFound              (admin) no such session in the tenant
+     ├── SessionNotFound              (admin) no such session in the tenant
+     ├── WebhookEndpointNotFound      (admin) no such webhook endpoint in the tenant
+     └── EventNotFound                (admin) no such event in the tenant
 
 Edges never invent their own errors for these: GraphQL maps each class to a union
 member of the same name, REST maps each to a status and message.
@@ -188,6 +190,20 @@ class SessionNotFound(DomainError):
     message: ClassVar[str] = "Session not found"
 
 
+@dataclasses.dataclass
+class WebhookEndpointNotFound(DomainError):
+    endpoint_id: str
+    code: ClassVar[str] = "WEBHOOK_ENDPOINT_NOT_FOUND"
+    message: ClassVar[str] = "Webhook endpoint not found"
+
+
+@dataclasses.dataclass
+class EventNotFound(DomainError):
+    event_id: str
+    code: ClassVar[str] = "EVENT_NOT_FOUND"
+    message: ClassVar[str] = "Event not found"
+
+
 ERROR_TYPES: dict[str, type[DomainError]] = {
     cls.__name__: cls
     for cls in (
@@ -208,6 +224,8 @@ ERROR_TYPES: dict[str, type[DomainError]] = {
         InvoiceHasPayments,
         InvalidInput,
         SessionNotFound,
+        WebhookEndpointNotFound,
+        EventNotFound,
     )
 }
 

@@ -49,6 +49,7 @@ from strawberry.extensions import SchemaExtension
 
 from app.api.graphql.caches import derived
 from app.api.graphql.types import DEFAULT_PAGE, MAX_INVOICE_PAYMENTS, MAX_PAGE, MAX_WALLETS
+from app.webhooks.endpoints import MAX_ENDPOINTS
 
 DEFAULT_MAX_COST = 10_000
 TOO_COMPLEX = "QUERY_TOO_COMPLEX"
@@ -59,6 +60,7 @@ LIST_MAXIMA: dict[tuple[str, str], int] = {
     ("Query", "wallets"): MAX_WALLETS,
     ("Customer", "wallets"): MAX_WALLETS,
     ("Invoice", "payments"): MAX_INVOICE_PAYMENTS,
+    ("Query", "webhookEndpoints"): MAX_ENDPOINTS,
 }
 
 

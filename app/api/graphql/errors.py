@@ -40,6 +40,8 @@ class ErrorCode(Enum):
     INVOICE_HAS_PAYMENTS = "INVOICE_HAS_PAYMENTS"
     INVALID_INPUT = "INVALID_INPUT"
     SESSION_NOT_FOUND = "SESSION_NOT_FOUND"
+    WEBHOOK_ENDPOINT_NOT_FOUND = "WEBHOOK_ENDPOINT_NOT_FOUND"
+    EVENT_NOT_FOUND = "EVENT_NOT_FOUND"
 
 
 WrongAmountReason = strawberry.enum(errors.WrongAmountReason)
@@ -145,6 +147,16 @@ class SessionNotFound(Error):
     jti: str
 
 
+@strawberry.type
+class WebhookEndpointNotFound(Error):
+    endpoint_id: strawberry.ID
+
+
+@strawberry.type
+class EventNotFound(Error):
+    event_id: strawberry.ID
+
+
 def _wrong_amount(e: errors.WrongAmount) -> dict[str, Any]:
     return {
         "reason": errors.WrongAmountReason(e.reason),
@@ -183,6 +195,11 @@ _TABLE: dict[type[errors.DomainError], tuple[type[Error], Callable[[Any], dict[s
     errors.InvoiceHasPayments: (InvoiceHasPayments, lambda e: {"number": e.number}),
     errors.InvalidInput: (InvalidInput, lambda e: {"field": e.field, "reason": e.reason}),
     errors.SessionNotFound: (SessionNotFound, lambda e: {"jti": e.jti}),
+    errors.WebhookEndpointNotFound: (
+        WebhookEndpointNotFound,
+        lambda e: {"endpoint_id": strawberry.ID(e.endpoint_id)},
+    ),
+    errors.EventNotFound: (EventNotFound, lambda e: {"event_id": strawberry.ID(e.event_id)}),
 }
 
 

@@ -22,12 +22,13 @@ from app.api.graphql.types import (
     page_info,
     page_size,
 )
+from app.api.graphql.webhooks import WebhookQuery
 from app.db.models import ID_PREFIXES
 from app.db.uow import UnitOfWork
 
 
 @strawberry.type
-class Query:
+class Query(WebhookQuery):
     @strawberry.field(description="The authenticated customer (null for an admin token).")
     async def viewer(self, info: Info[Context, None]) -> Customer | None:
         principal = info.context.require_principal()

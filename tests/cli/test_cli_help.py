@@ -17,6 +17,7 @@ import pytest
 from app.cli import commands as cli
 from app.cli import helptext as cli_help
 from tests.cli.test_cli import set_cli_env
+from tests.webhooks.helpers import given_example_webhook
 
 
 @pytest.fixture
@@ -127,6 +128,8 @@ def test_every_example_runs_on_a_database_holding_the_demo(
 ) -> None:
     # given the demo, which the examples name (tenant, customers' e-mails)
     assert cli.main(["seed", "--demo"]) == 0
+    if path[:1] == ("webhooks",):
+        given_example_webhook(url)  # the endpoint and event the examples name
     examples = cli_help.examples(help_text(path, capsys))
 
     # when each example runs as written, then each succeeds and prints something

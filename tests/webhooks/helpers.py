@@ -8,12 +8,14 @@ from typing import Any
 
 from sqlalchemy import text
 
+from app.cli.helptext import EXAMPLE_ENDPOINT_ID, EXAMPLE_EVENT_ID
 from app.db.engine import Database
-from app.db.models import Event, utcnow
+from app.db.models import Event, WebhookEndpoint, utcnow
 from app.db.uow import UnitOfWork
 from app.events.outbox import record
 from app.webhooks import endpoints
 from app.webhooks.dispatcher import Dispatcher
+from app.webhooks.signing import new_secret
 from tests.support import DEMO_CLONE, test_settings
 
 FAST = (0.05, 0.05)  # seconds between attempts: three in all
@@ -71,3 +73,39 @@ async def settle(worker: Dispatcher, seconds: float = 10.0) -> None:
             break
         await asyncio.sleep(0.02)
     await worker.aclose()
+
+
+def given_example_webhook(database_url: str) -> None:
+    """The endpoint and event `invoicepay webhooks --help` names, in the demo tenant: the
+    endpoint disabled, so that running the examples sends nothing anywhere."""
+
+    async def add() -> None:
+        db = Database(database_url)
+        try:
+            async with UnitOfWork(db, write=True) as uow:
+                now = utcnow()
+                uow.session.add(
+                    WebhookEndpoint(
+                        id=EXAMPLE_ENDPOINT_ID,
+                        tenant_id=DEMO_CLONE,
+                        url="https://hooks.example.com/invoicepay",
+                        enabled=False,
+                        secret=new_secret(),
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                uow.session.add(
+                    Event(
+                        id=EXAMPLE_EVENT_ID,
+                        tenant_id=DEMO_CLONE,
+                        type="invoice.created",
+                        data="{}",
+                        created_at=now,
+                    )
+                )
+                await uow.commit()
+        finally:
+            await db.dispose()
+
+    asyncio.run(add())

@@ -9,16 +9,23 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
+from prometheus_client import REGISTRY
+from sqlmodel import select
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from app.db.engine import Database
+from app.db.models import WebhookDelivery, WebhookEndpoint, utcnow
+from app.db.uow import UnitOfWork
 from app.webhooks import endpoints
 from app.webhooks.dispatcher import Dispatcher
 from tests.support import DEMO_CLONE, make_world
 from tests.support.live import free_port
 from tests.support.receiver import Receiver, eventually, receiver
 from tests.webhooks.helpers import dispatcher, given_endpoint, given_events, rows, settle
+
+COUNTER = "invoicepay_webhook_deliveries_total"
 
 
 @asynccontextmanager
@@ -153,15 +160,11 @@ async def test_after_a_rotation_both_secrets_verify_for_24_hours(db: Database) -
         assert len(request.headers["webhook-signature"].split(" ")) == 2
         for secret in (old, new):
             Webhook(secret).verify(request.body, request.headers)
-    # and after the overlap only the new secret signs
-    await rows(db, "SELECT 1")  # (the row's window is checked below, by moving it back)
+    # and after the overlap (moved to now) only the new secret signs
     async with receiver() as later:
         await endpoints.update_endpoint(
             db, DEMO_CLONE, endpoint_id, endpoints.Changes(url=later.url), allow_private=True
         )
-        from app.db.models import WebhookEndpoint, utcnow
-        from app.db.uow import UnitOfWork
-
         async with UnitOfWork(db, write=True) as uow:
             row = await uow.session.get(WebhookEndpoint, endpoint_id)
             assert row is not None
@@ -240,3 +243,26 @@ async def test_redelivery_makes_a_delivered_event_due_again(db: Database) -> Non
         await settle(dispatcher(db))
         assert hook.ids() == [event.id, event.id]
     assert await rows(db, "SELECT status, attempts FROM webhook_deliveries") == [("SUCCEEDED", 2)]
+
+
+async def test_metrics_count_outcomes_and_the_queue_age(db: Database) -> None:
+    await make_world(db)
+    labels = ("succeeded", "retrying", "failed")
+    before = {o: REGISTRY.get_sample_value(COUNTER, {"outcome": o}) or 0 for o in labels}
+    async with receiver([500]) as hook:
+        await given_endpoint(db, hook.url)
+        await given_events(db)
+        # a delivery due a minute ago: the queue is a minute old
+        async with UnitOfWork(db, write=True) as uow:
+            row = (await uow.session.exec(select(WebhookDelivery))).one()
+            row.next_attempt_at = utcnow() - timedelta(seconds=60)
+            uow.session.add(row)
+            await uow.commit()
+        worker = dispatcher(db, (0.05,))
+        await worker.claim(0)
+        assert (REGISTRY.get_sample_value("invoicepay_webhook_queue_age_seconds") or 0) >= 60
+        await settle(worker)
+    after = {o: REGISTRY.get_sample_value(COUNTER, {"outcome": o}) or 0 for o in labels}
+    assert {o: after[o] - before[o] for o in labels} == {"succeeded": 1, "retrying": 1, "failed": 0}
+    assert await worker.claim(8) == []  # nothing due: the queue has no age
+    assert REGISTRY.get_sample_value("invoicepay_webhook_queue_age_seconds") == 0

@@ -225,6 +225,16 @@ async def get_endpoint(db: Database, tenant_id: str | None, endpoint_id: str) ->
     return row
 
 
+async def find_endpoint(db: Database, tenant_id: str, endpoint_id: str) -> Endpoint | None:
+    """The tenant's endpoint with its event types; None for another tenant's, as missing."""
+    async with UnitOfWork(db) as uow:
+        row = await uow.session.get(WebhookEndpoint, endpoint_id)
+        if row is None or row.tenant_id != tenant_id:
+            return None
+        types = (await _types_of(uow.session, [row.id]))[row.id]
+    return Endpoint(row, _ordered(types))
+
+
 async def deliveries_page(
     db: Database, endpoint_id: str, before_seq: int | None, limit: int
 ) -> list[Delivery]:

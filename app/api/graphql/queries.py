@@ -22,9 +22,10 @@ from app.api.graphql.types import (
     page_info,
     page_size,
 )
-from app.api.graphql.webhooks import WebhookQuery
+from app.api.graphql.webhooks import WebhookEndpoint, WebhookQuery
 from app.db.models import ID_PREFIXES
 from app.db.uow import UnitOfWork
+from app.webhooks.endpoints import find_endpoint
 
 
 @strawberry.type
@@ -102,10 +103,12 @@ class Query(WebhookQuery):
         row = await info.context.loaders.payment.load(str(id))
         return Payment.of(row) if row is not None and info.context.can_see(row) else None
 
-    @strawberry.field(description="Any object by its id (`cus_…`, `wal_…`, `inv_…`, `pay_…`).")
+    @strawberry.field(
+        description="Any object by its id (`cus_…`, `wal_…`, `inv_…`, `pay_…`; `whe_…` for admins)."
+    )
     async def node(self, info: Info[Context, None], id: strawberry.ID) -> Node | None:
         context = info.context
-        context.require_principal()
+        principal = context.require_principal()
         prefix = str(id).partition("_")[0]
         loaders = context.loaders
         if prefix == ID_PREFIXES["customer"]:
@@ -121,4 +124,7 @@ class Query(WebhookQuery):
         if prefix == ID_PREFIXES["payment"]:
             payment = await loaders.payment.load(str(id))
             return Payment.of(payment) if payment is not None and context.can_see(payment) else None
+        if prefix == ID_PREFIXES["webhook_endpoint"] and principal.is_admin:
+            endpoint = await find_endpoint(context.db, principal.tenant_id, str(id))
+            return WebhookEndpoint.of(endpoint) if endpoint is not None else None
         return None

@@ -34,7 +34,8 @@ class DeliveryStatus(Enum):
 
 
 @strawberry.type(description="An event as delivered (the fields of `Event`).")
-class WebhookEvent(Node):
+class WebhookEvent:
+    id: strawberry.ID
     type: str
     created_at: datetime
     data: JSON

@@ -8,14 +8,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
-from sqlmodel import col, delete, select
+from sqlmodel import col, delete, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db.engine import Database
 from app.db.models import (
     Event,
+    Tenant,
     WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,
@@ -125,13 +125,13 @@ async def create_endpoint(
     await check_url(url, allow_private=allow_private)
     secret = new_secret()
     async with UnitOfWork(db, write=True) as uow:
-        count = len(
-            (
-                await uow.session.exec(
-                    select(WebhookEndpoint.id).where(WebhookEndpoint.tenant_id == tenant_id)
-                )
-            ).all()
-        )
+        # The tenant's row locked: two creations at once cannot both pass the cap.
+        await uow.session.exec(select(Tenant.id).where(Tenant.id == tenant_id).with_for_update())
+        count = (
+            await uow.session.exec(
+                select(func.count()).where(col(WebhookEndpoint.tenant_id) == tenant_id)
+            )
+        ).one()
         if count >= MAX_ENDPOINTS:
             raise InvalidInput(field="url", reason=f"TOO_MANY_ENDPOINTS: at most {MAX_ENDPOINTS}")
         now = utcnow()
@@ -289,7 +289,3 @@ async def redeliver(db: Database, tenant_id: str, endpoint_id: str, event_id: st
 
 def delivery_id(endpoint_id: str, event_id: str) -> str:
     return f"{endpoint_id}.{event_id}"
-
-
-def due(row: WebhookDelivery, now: datetime) -> bool:
-    return row.status == PENDING and (row.next_attempt_at is None or row.next_attempt_at <= now)

@@ -73,6 +73,8 @@ def new_client(*, allow_private: bool, max_connections: int) -> httpx.AsyncClien
         transport=PinnedTransport(allow_private=allow_private, max_connections=max_connections),
         timeout=TIMEOUT,
         follow_redirects=False,
+        # No proxy or .netrc from the environment: a proxy would connect past PinnedBackend.
+        trust_env=False,
         headers={"user-agent": USER_AGENT},
     )
 

@@ -24,9 +24,14 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 def forbidden_address(ip: IPAddress) -> bool:
     """Loopback, private, link-local (the 169.254.169.254 metadata service), unspecified,
-    multicast, reserved, shared or any other address that is not globally reachable."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+    multicast, reserved, shared or any other address that is not globally reachable. An
+    IPv6 address that carries an IPv4 one (mapped, 6to4) is judged by that too; NAT64's
+    64:ff9b::/96 is reserved, so refused whatever it carries."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return forbidden_address(ip.ipv4_mapped)  # ::ffff:127.0.0.1 is 127.0.0.1
+        if ip.sixtofour is not None and forbidden_address(ip.sixtofour):
+            return True
     return (
         not ip.is_global
         or ip.is_loopback

@@ -57,6 +57,11 @@ async def test_allow_private_still_wants_an_http_url() -> None:
         ("2606:4700:4700::1111", False),
         ("::ffff:10.1.2.3", True),
         ("::ffff:8.8.8.8", False),
+        ("2002:a00:1::", True),  # 6to4 around 10.0.0.1
+        ("2002:808:808::", False),
+        ("64:ff9b::a9fe:a9fe", True),  # NAT64 of 169.254.169.254
+        ("64:ff9b::808:808", True),  # NAT64 lies in reserved space: never reached
+        ("2001:0:4136:e378:8000:63bf:f5ff:fffe", True),  # Teredo
         ("::", True),
         ("ff02::1", True),
         ("240.0.0.1", True),

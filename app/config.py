@@ -49,6 +49,10 @@ DEFAULT_WS_MAX_CONNECTIONS = 500
 DEFAULT_GRAPHQL_MAX_COST = 10_000  # app/api/graphql/cost.py: the formula
 DEFAULT_GRAPHQL_TIMEOUT = 10.0  # seconds; app/kit/deadline.py
 DEFAULT_OTEL_SERVICE_NAME = "invoicepay"
+# Seconds between a webhook's attempts (app.webhooks.schedule): about 3 days in all.
+DEFAULT_WEBHOOK_RETRY_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0) + (36000.0,) * 6
+DEFAULT_EVENT_RETENTION_DAYS = 30
+MAX_RETRY_DELAY_SECONDS = 7 * 86400
 # Fields whose value an error message must not repeat.
 _SECRET_FIELDS = frozenset({"jwt_secret", "metrics_token", "database_url"})
 _SHOWN_CHARS = 40
@@ -130,6 +134,20 @@ def _otlp_endpoint(value: object) -> object:
     return value
 
 
+def _retry_schedule(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    try:
+        delays = tuple(float(part) for part in value.split(","))
+    except ValueError:
+        delays = ()
+    if not delays or not all(math.isfinite(d) and 0 < d <= MAX_RETRY_DELAY_SECONDS for d in delays):
+        raise ValueError(
+            "must be comma-separated seconds, each above 0 and at most a week (e.g. 5,300,1800)"
+        )
+    return delays
+
+
 WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
 Seconds = Annotated[float, BeforeValidator(_seconds)]
 Flag = Annotated[bool, BeforeValidator(_flag)]
@@ -179,6 +197,14 @@ class Settings(BaseSettings):
     # Tracing (app.observability.tracing) is on only when this is set; the standard names.
     otel_exporter_otlp_endpoint: Annotated[str | None, BeforeValidator(_otlp_endpoint)] = None
     otel_service_name: str = DEFAULT_OTEL_SERVICE_NAME
+    # Webhooks (app.webhooks): the delays between attempts; plain http and private
+    # addresses only where allowed (default: in development); the dispatcher in `serve`.
+    webhook_retry_schedule: Annotated[tuple[float, ...], BeforeValidator(_retry_schedule)] = (
+        DEFAULT_WEBHOOK_RETRY_SCHEDULE
+    )
+    webhook_allow_private: Flag = False  # default: on in development
+    webhook_dispatcher: Flag = True
+    event_retention_days: WholeNumber = DEFAULT_EVENT_RETENTION_DAYS
 
     @classmethod
     def settings_customise_sources(
@@ -195,11 +221,17 @@ class Settings(BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def _defaults_of_the_environment(cls, data: Any) -> Any:
-        """GraphiQL on and text logs in development unless set; off and JSON otherwise."""
+        """GraphiQL, private webhook addresses and text logs in development unless set; off
+        and JSON otherwise."""
         if not isinstance(data, dict):
             return data
         development = str(data.get("environment") or "").strip().lower() == "development"
-        return {"graphiql": development, "log_format": "text" if development else "json"} | data
+        defaults = {
+            "graphiql": development,
+            "webhook_allow_private": development,
+            "log_format": "text" if development else "json",
+        }
+        return defaults | data
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -19,7 +19,9 @@
      ├── InvalidInput                 (admin) a field is malformed
      ├── SessionNotFound              (admin) no such session in the tenant
      ├── PaymentNotFound              (admin, refund) no such payment in the tenant
-     └── RefundExceedsRefundable      (admin, refund) more than is left to refund
+     ├── RefundExceedsRefundable      (admin, refund) more than is left to refund
+     ├── WebhookEndpointNotFound      (admin) no such webhook endpoint in the tenant
+     └── EventNotFound                (admin) no such event in the tenant
 
 Edges never invent their own errors for these: GraphQL maps each class to a union
 member of the same name, REST maps each to a status and message.
@@ -209,6 +211,20 @@ class RefundExceedsRefundable(DomainError):
     message: ClassVar[str] = "Refund exceeds what is left to refund"
 
 
+@dataclasses.dataclass
+class WebhookEndpointNotFound(DomainError):
+    endpoint_id: str
+    code: ClassVar[str] = "WEBHOOK_ENDPOINT_NOT_FOUND"
+    message: ClassVar[str] = "Webhook endpoint not found"
+
+
+@dataclasses.dataclass
+class EventNotFound(DomainError):
+    event_id: str
+    code: ClassVar[str] = "EVENT_NOT_FOUND"
+    message: ClassVar[str] = "Event not found"
+
+
 ERROR_TYPES: dict[str, type[DomainError]] = {
     cls.__name__: cls
     for cls in (
@@ -231,6 +247,8 @@ ERROR_TYPES: dict[str, type[DomainError]] = {
         SessionNotFound,
         PaymentNotFound,
         RefundExceedsRefundable,
+        WebhookEndpointNotFound,
+        EventNotFound,
     )
 }
 

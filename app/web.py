@@ -52,6 +52,7 @@ from app.kit import strict_json
 from app.kit.strict_json import DuplicateKey
 from app.observability import metrics
 from app.observability.logs import JsonFormatter
+from app.webhooks.dispatcher import Dispatcher
 
 if TYPE_CHECKING:
     from app.observability.tracing import Tracing
@@ -75,6 +76,7 @@ class GraphQLApp(GraphQL[Context, None]):
         self.protocols = (GRAPHQL_TRANSPORT_WS_PROTOCOL,)
         self.events: EventHub | None = None
         self.graphiql_page = GraphiQLPage(gate, settings)
+        self.allow_private_webhooks = settings.webhook_allow_private
 
     async def render_graphql_ide(self, request: Request) -> Response:
         """GraphiQL from the app's own files (app.http.graphiql), never from a CDN."""
@@ -100,7 +102,13 @@ class GraphQLApp(GraphQL[Context, None]):
         except AuthError:
             principal = None
         client_ip = request.scope.get("state", {}).get("client_ip", "unknown")
-        return Context(db=self.gate.db, principal=principal, gate=self.gate, client_ip=client_ip)
+        return Context(
+            db=self.gate.db,
+            principal=principal,
+            gate=self.gate,
+            client_ip=client_ip,
+            allow_private_webhooks=self.allow_private_webhooks,
+        )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         await accept_connection(context)
@@ -251,6 +259,8 @@ def create_app(
     events = graphql.events = EventHub(database)
     document = openapi_document()
     metrics.watch_pool(database)
+    # Every instance sends webhooks, sharing the work (app.webhooks.dispatcher).
+    dispatcher = Dispatcher(database, settings) if settings.webhook_dispatcher else None
     # Probes and the scrape: no token (but METRICS_TOKEN's), no rate limit (app.http.health).
     operations = [
         Route(HEALTHZ_PATH, healthz, methods=["GET"]),
@@ -267,7 +277,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await events.start()  # this instance's LISTEN connection (app.events.hub)
+        if dispatcher is not None:
+            await dispatcher.start()
         yield
+        if dispatcher is not None:
+            await dispatcher.stop()  # the POSTs under way finish (at most 10 s)
         await committed_notices(database).drain()  # notices of the last payments
         await events.stop()
         if own_limiter:

@@ -33,6 +33,7 @@ from app.auth.tokens import issue_token
 from app.billing import admin
 from app.cli import helptext as cli_help
 from app.cli import output as cli_output
+from app.cli import webhooks as cli_webhooks
 from app.config import BadSetting, ConfigError, Settings
 from app.db.engine import Database
 from app.db.migrate import current_revision, upgrade
@@ -452,7 +453,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify = _command(_group(commands, "ledger"), "ledger verify", cmd_ledger_verify)
     _output_options(verify)
+
+    _webhook_commands(_group(commands, "webhooks"))
     return parser
+
+
+def _webhook_commands(hooks: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    json_help = "print JSON (for scripts) instead of a table"
+    listing = _command(hooks, "webhooks list", cli_webhooks.cmd_list)
+    listing.add_argument("--clone", type=_clone_id, metavar="CLONE_ID", help="one tenant's only")
+    listing.add_argument("--json", action="store_true", help=json_help)
+    deliveries = _command(hooks, "webhooks deliveries", cli_webhooks.cmd_deliveries)
+    deliveries.add_argument("endpoint_id", metavar="ENDPOINT_ID", help="whe_…")
+    deliveries.add_argument(
+        "--limit", type=_positive_int, default=20, metavar="N", help="newest N (default 20)"
+    )
+    deliveries.add_argument("--json", action="store_true", help=json_help)
+    again = _command(hooks, "webhooks redeliver", cli_webhooks.cmd_redeliver)
+    again.add_argument("endpoint_id", metavar="ENDPOINT_ID", help="whe_…")
+    again.add_argument("event_id", metavar="EVENT_ID", help="evt_…")
+    run = _command(hooks, "webhooks run", cli_webhooks.cmd_run)
+    run.add_argument(
+        "--once", action="store_true", help="send what is due now, then exit (for cron or tests)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

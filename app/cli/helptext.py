@@ -26,7 +26,21 @@ ENVIRONMENT = {
     "ENVIRONMENT": "production (default) or development (GraphiQL, access log)",
     "RATE_LIMIT": "payment attempts per customer and per client IP (default 60/minute)",
     "LOG_LEVEL": "INFO (default), DEBUG, WARNING …",
+    "WEBHOOK_RETRY_SCHEDULE": "seconds between webhook attempts, comma-separated (~3 days)",
+    "WEBHOOK_ALLOW_PRIVATE": "on: plain http and private addresses (default: development only)",
+    "WEBHOOK_DISPATCHER": "off: serve sends no webhooks (run `webhooks run` instead)",
+    "EVENT_RETENTION_DAYS": "days events and delivery records are kept (default 30)",
 }
+# The demo holds no webhook endpoint; tests/cli/test_cli_help.py adds these two before it
+# runs the webhooks examples (a disabled endpoint: nothing is ever sent to it).
+EXAMPLE_ENDPOINT_ID = "whe_5b1f0e3c9a7d4e2f8c6b0a19"
+EXAMPLE_EVENT_ID = "evt_3e7a9c1b5d2f4a6e8c0b1d27"
+WEBHOOK_ENVIRONMENT = (
+    "DATABASE_URL",
+    "WEBHOOK_RETRY_SCHEDULE",
+    "WEBHOOK_ALLOW_PRIVATE",
+    "EVENT_RETENTION_DAYS",
+)
 ENV_FILE_NOTE = "A .env file in the working directory is read too; real variables win."
 
 
@@ -89,6 +103,10 @@ COMMANDS: dict[str, Help] = {
             "ENVIRONMENT",
             "RATE_LIMIT",
             "LOG_LEVEL",
+            "WEBHOOK_DISPATCHER",
+            "WEBHOOK_RETRY_SCHEDULE",
+            "WEBHOOK_ALLOW_PRIVATE",
+            "EVENT_RETENTION_DAYS",
         ),
     ),
     "seed": Help(
@@ -173,6 +191,58 @@ COMMANDS: dict[str, Help] = {
         ),
     ),
 }
+
+
+COMMANDS.update(
+    {
+        "webhooks": Help(
+            "webhook endpoints, their deliveries, and the dispatcher",
+            "Operators' view of webhooks across tenants: list the endpoints, show the"
+            " deliveries of one (newest event first), deliver an event again, or run the"
+            " dispatcher on its own (`serve` runs one in every process).",
+            ("invoicepay webhooks list", f"invoicepay webhooks deliveries {EXAMPLE_ENDPOINT_ID}"),
+        ),
+        "webhooks list": Help(
+            "list webhook endpoints (every tenant's, or one's)",
+            "Print every webhook endpoint: its tenant, whether it is enabled, how many events"
+            " in a row failed (10 disable it), its URL and event types. Secrets are never"
+            " printed. --json prints a JSON array.",
+            (
+                "invoicepay webhooks list",
+                "invoicepay webhooks list --clone 64f000000000000000000002 --json",
+            ),
+        ),
+        "webhooks deliveries": Help(
+            "show an endpoint's deliveries, newest event first",
+            "Print the deliveries of one endpoint: the event, its status (PENDING, SUCCEEDED,"
+            " FAILED), the attempts made, the last response or error, and when the next"
+            " attempt is due.",
+            (
+                f"invoicepay webhooks deliveries {EXAMPLE_ENDPOINT_ID}",
+                f"invoicepay webhooks deliveries {EXAMPLE_ENDPOINT_ID} --limit 50 --json",
+            ),
+        ),
+        "webhooks redeliver": Help(
+            "deliver an event to an endpoint again, now",
+            "Make the delivery of an event to an endpoint PENDING and due now, whatever its"
+            " status; new attempts continue its count. An event the endpoint never had is"
+            " delivered to it for the first time.",
+            (f"invoicepay webhooks redeliver {EXAMPLE_ENDPOINT_ID} {EXAMPLE_EVENT_ID}",),
+        ),
+        "webhooks run": Help(
+            "run the webhook dispatcher alone, until SIGTERM",
+            "Claim due deliveries, POST them signed, record every attempt and retry on"
+            " WEBHOOK_RETRY_SCHEDULE, until SIGTERM or SIGINT; several can run on one"
+            " PostgreSQL database without sending an event twice. --once sends what is due"
+            " now and exits.",
+            (
+                "invoicepay webhooks run --once",
+                "WEBHOOK_RETRY_SCHEDULE=5,60,600 invoicepay webhooks run --once",
+            ),
+            WEBHOOK_ENVIRONMENT,
+        ),
+    }
+)
 
 
 def epilog(help_: Help) -> str:

@@ -21,6 +21,8 @@ ID_PREFIXES = {
     "invoice": "inv",
     "payment": "pay",
     "refund": "ref",
+    "event": "evt",
+    "webhook_endpoint": "whe",
 }
 
 
@@ -232,4 +234,116 @@ class IdempotencyRecord(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=200)
     fingerprint: str = Field(max_length=64)
     outcome: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: datetime = _created()
+
+
+class Event(SQLModel, table=True):
+    """The transactional outbox: one row per committed change, written in the change's own
+    transaction. `seq` orders every event (and so each tenant's); `data` is the JSON of the
+    objects as the change left them."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        sa.UniqueConstraint("id", name="uq_events_id"),
+        sa.Index("ix_events_tenant_seq", "tenant_id", "seq"),
+        sa.Index("ix_events_created_at", "created_at"),
+        {"sqlite_autoincrement": True},
+    )
+    seq: int | None = Field(default=None, sa_type=AUTO_ID, primary_key=True)
+    id: str = Field(max_length=40)
+    tenant_id: str = Field(foreign_key="tenants.id", max_length=24)
+    type: str = Field(max_length=64)
+    data: str = Field(sa_type=sa.Text)
+    created_at: datetime = _created()
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """Where a tenant's events are POSTed. `secret` signs (Standard Webhooks); after a
+    rotation `previous_secret` signs too, until `previous_secret_until`. `failed_events`
+    counts the consecutive events whose delivery failed (10 disable the endpoint)."""
+
+    __tablename__ = "webhook_endpoints"
+    id: str = Field(primary_key=True, max_length=40)
+    tenant_id: str = Field(foreign_key="tenants.id", index=True, max_length=24)
+    url: str = Field(max_length=2048)
+    description: str | None = Field(default=None, max_length=500)
+    enabled: bool = Field(default=True)
+    secret: str = Field(max_length=100)
+    previous_secret: str | None = Field(default=None, max_length=100)
+    previous_secret_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    failed_events: int = Field(default=0)
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class WebhookSubscription(SQLModel, table=True):
+    """An event type an endpoint takes: deliveries are made by joining on it."""
+
+    __tablename__ = "webhook_subscriptions"
+    __table_args__ = (sa.Index("ix_webhook_subscriptions_tenant_type", "tenant_id", "event_type"),)
+    endpoint_id: str = Field(
+        sa_column=sa.Column(
+            sa.String(40),
+            sa.ForeignKey("webhook_endpoints.id", ondelete="CASCADE"),
+            primary_key=True,
+        )
+    )
+    tenant_id: str = Field(max_length=24)
+    event_type: str = Field(primary_key=True, max_length=64)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event for one endpoint (at most one: redelivery starts the same row again): made
+    in the event's own transaction, claimed by a dispatcher (`claimed_until` is its lease),
+    `PENDING` until it `SUCCEEDED` or `FAILED`."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        sa.Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        sa.Index("ix_webhook_deliveries_endpoint", "endpoint_id", "created_at"),
+    )
+    tenant_id: str = Field(max_length=24)
+    endpoint_id: str = Field(
+        sa_column=sa.Column(
+            sa.String(40),
+            sa.ForeignKey("webhook_endpoints.id", ondelete="CASCADE"),
+            primary_key=True,
+        )
+    )
+    event_seq: int = Field(
+        sa_column=sa.Column(
+            sa.BigInteger, sa.ForeignKey("events.seq", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    status: str = Field(default="PENDING", max_length=16)
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class WebhookAttempt(SQLModel, table=True):
+    """One POST of a delivery and what came back (at most 1 KiB of the body)."""
+
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (
+        sa.ForeignKeyConstraint(
+            ["endpoint_id", "event_seq"],
+            ["webhook_deliveries.endpoint_id", "webhook_deliveries.event_seq"],
+            ondelete="CASCADE",
+        ),
+        sa.Index("ix_webhook_attempts_delivery", "endpoint_id", "event_seq", "id"),
+        {"sqlite_autoincrement": True},
+    )
+    id: int | None = Field(default=None, sa_type=AUTO_ID, primary_key=True)
+    endpoint_id: str = Field(max_length=40)
+    event_seq: int = Field(sa_type=sa.BigInteger)
+    attempt: int
+    status: str = Field(max_length=16)
+    response_status: int | None = None
+    response_body: str | None = Field(default=None, max_length=1024)
+    duration_ms: int | None = None
+    error: str | None = Field(default=None, max_length=500)
+    next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = _created()

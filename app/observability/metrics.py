@@ -16,6 +16,9 @@
 - `invoicepay_websocket_connections`: websockets open; `invoicepay_websocket_refused_total{cap}`:
   upgrades refused at a cap (`client` or `total`); `invoicepay_websocket_init_timeouts_total`:
   sockets closed (4408) for sending no `connection_init` in time (app/http/websocket_limits.py).
+- `invoicepay_webhook_deliveries_total{outcome}`: webhook attempts by outcome (`succeeded`,
+  `retrying`, `failed`); `invoicepay_webhook_queue_age_seconds`: how long the oldest due
+  delivery has waited (app/webhooks/dispatcher.py).
 
 Every label takes its values from a fixed set: nothing a client writes becomes a label.
 
@@ -146,6 +149,17 @@ WEBSOCKETS_REFUSED = Counter(
 WEBSOCKET_INIT_TIMEOUTS = Counter(
     "invoicepay_websocket_init_timeouts",
     "Websockets closed (4408) for sending no `connection_init` in time.",
+)
+WEBHOOK_DELIVERIES = Counter(
+    "invoicepay_webhook_deliveries",
+    "Webhook attempts, by outcome: `succeeded`, `retrying` (failed, tried again later) or"
+    " `failed` (the last attempt failed).",
+    ["outcome"],
+)
+WEBHOOK_QUEUE_AGE = Gauge(
+    "invoicepay_webhook_queue_age_seconds",
+    "How long the oldest due webhook delivery has waited (0: none waiting).",
+    multiprocess_mode="max",
 )
 # With several workers: writes this worker's hot-pool gauges (set by `watch_pool`).
 _after_request: list[Callable[[], None]] = []

@@ -60,9 +60,12 @@ from app.api.rest.route import MISSING_PARAMETERS
 from app.api.rest.route import PATH as REST_PATH
 from app.billing import admin
 from app.db.engine import Database
+from app.db.models import utcnow
 from app.db.uow import UnitOfWork
+from app.events.outbox import record
 from app.payments import PayInvoice, pay_invoice
 from app.refunds import RefundPayment, refund_payment
+from app.webhooks import endpoints
 from tests.support import (
     DEMO_CLONE,
     OTHER_CLONE,
@@ -121,6 +124,8 @@ class Owned:
     jti: str
     refund: str
     refund_key: str  # the idempotency key of that refund (the tenant's admins')
+    webhook_endpoint: str
+    event: str
 
 
 @dataclass
@@ -155,6 +160,34 @@ def jti_of(token: str) -> str:
 async def scalar(db: Database, sql: str, **params: Any) -> Any:
     async with db.engine.connect() as connection:
         return (await connection.execute(text(sql), params)).scalar_one()
+
+
+async def webhook_and_event(db: Database, tenant: str) -> tuple[str, str]:
+    """A webhook endpoint of the tenant and an event delivered to it."""
+    endpoint, _ = await endpoints.create_endpoint(
+        db, tenant, "https://hooks.example.com/in", ["invoice.created"], None, allow_private=True
+    )
+    async with UnitOfWork(db, write=True) as uow:
+        event = await record(uow.session, tenant, "invoice.created", {}, utcnow())
+        await uow.commit()
+    return endpoint.row.id, event.id
+
+
+def own(scene: Scene, party: Party) -> Owned:
+    """What the caller's own tenant owns (its webhook endpoint and event)."""
+    return next(owned for owned in scene.owned.values() if owned.tenant == party.tenant)
+
+
+def redeliver(pick: Callable[[Scene, Party, Any], dict[str, Any]]) -> Call:
+    async def call(client: httpx.AsyncClient, scene: Scene, party: Party, value: Any) -> Answer:
+        response = await client.post(
+            "/graphql",
+            json={"query": REDELIVER, "variables": pick(scene, party, value)},
+            headers={"Authorization": f"Bearer {party.token}"},
+        )
+        return await answer_of(response)
+
+    return call
 
 
 async def given_two_tenants(db: Database) -> Scene:
@@ -210,6 +243,7 @@ async def given_two_tenants(db: Database) -> Scene:
         return value
 
     wallets = {c: await wallet(c) for c in (world.ada, world.bola, world.stranger)}
+    hooks = {tenant: await webhook_and_event(db, tenant) for tenant in (DEMO_CLONE, OTHER_CLONE)}
     parties = {
         "ada": Party(world.ada_token, DEMO_CLONE, False, world.ada, 100123, wallets[world.ada]),
         "bola": Party(world.bola_token, DEMO_CLONE, False, world.bola, 200, wallets[world.bola]),
@@ -250,6 +284,8 @@ async def given_two_tenants(db: Database) -> Scene:
             jti=jti_of(world.ada_token),
             refund=refunds["ada"],
             refund_key="ada-refund-key",
+            webhook_endpoint=hooks[DEMO_CLONE][0],
+            event=hooks[DEMO_CLONE][1],
         ),
         "sam": Owned(
             tenant=OTHER_CLONE,
@@ -265,6 +301,8 @@ async def given_two_tenants(db: Database) -> Scene:
             jti=jti_of(world.stranger_token),
             refund=refunds["sam"],
             refund_key="sam-refund-key",
+            webhook_endpoint=hooks[OTHER_CLONE][0],
+            event=hooks[OTHER_CLONE][1],
         ),
     }
     return Scene(db=db, parties=parties, owned=owned)
@@ -427,6 +465,7 @@ query Node($id: ID!) {
     ... on Invoice { number balanceDue { amount } }
     ... on Payment { amount { amount } memo }
     ... on Refund { amount { amount } walletCredit { amount } reason payment { id } }
+    ... on WebhookEndpoint { url eventTypes }
   }
 }
 """
@@ -543,6 +582,58 @@ mutation Revoke($jti: String!) {
   }
 }
 """
+
+
+NOT_FOUND = """
+  ... on Error { code message }
+  ... on WebhookEndpointNotFound { endpointId }
+"""
+UPDATE_WEBHOOK = (
+    """
+mutation Update($id: ID!) {
+  updateWebhookEndpoint(id: $id, input: {enabled: true}) {
+    __typename ... on WebhookEndpoint { id url eventTypes enabled }"""
+    + NOT_FOUND
+    + """
+  }
+}
+"""
+)
+DELETE_WEBHOOK = (
+    """
+mutation Delete($id: ID!) {
+  deleteWebhookEndpoint(id: $id) {
+    __typename ... on DeleteWebhookEndpointSuccess { id }"""
+    + NOT_FOUND
+    + """
+  }
+}
+"""
+)
+ROTATE_WEBHOOK = (
+    """
+mutation Rotate($id: ID!) {
+  rotateWebhookSecret(id: $id) {
+    __typename ... on RotateWebhookSecretSuccess { endpoint { id } }"""
+    + NOT_FOUND
+    + """
+  }
+}
+"""
+)
+REDELIVER = """
+mutation Redeliver($endpointId: ID!, $eventId: ID!) {
+  redeliverEvent(endpointId: $endpointId, eventId: $eventId) {
+    __typename
+    ... on WebhookDelivery { status event { id type } }
+    ... on Error { code message }
+    ... on WebhookEndpointNotFound { endpointId }
+    ... on EventNotFound { eventId }
+  }
+}
+"""
+MISSING_ENDPOINT = f"whe_{'0' * 24}"
+MISSING_EVENT = f"evt_{'0' * 24}"
 
 
 async def invoice_cursor(scene: Scene, victim: str) -> str:
@@ -729,6 +820,42 @@ PROBES: list[Probe] = [
         for kind in ID_ATTRIBUTE
     ],
     Probe(
+        "Query.node.id",
+        graphql(NODE, lambda _p, v: {"id": v}),
+        owned("webhook_endpoint"),
+        constant(MISSING_ENDPOINT),
+        case="WebhookEndpoint",
+        control="admin",
+    ),
+    *[
+        Probe(
+            argument,
+            graphql(document, lambda _p, v: {"id": v}),
+            owned("webhook_endpoint"),
+            constant(MISSING_ENDPOINT),
+            control="admin",
+        )
+        for argument, document in (
+            ("Mutation.updateWebhookEndpoint.id", UPDATE_WEBHOOK),
+            ("Mutation.rotateWebhookSecret.id", ROTATE_WEBHOOK),
+            ("Mutation.deleteWebhookEndpoint.id", DELETE_WEBHOOK),
+        )
+    ],
+    Probe(
+        "Mutation.redeliverEvent.endpointId",
+        redeliver(lambda s, p, v: {"endpointId": v, "eventId": own(s, p).event}),
+        owned("webhook_endpoint"),
+        constant(MISSING_ENDPOINT),
+        control="admin",
+    ),
+    Probe(
+        "Mutation.redeliverEvent.eventId",
+        redeliver(lambda s, p, v: {"endpointId": own(s, p).webhook_endpoint, "eventId": v}),
+        owned("event"),
+        constant(MISSING_EVENT),
+        control="admin",
+    ),
+    Probe(
         "Wallet.transactions.after",
         graphql(TRANSACTIONS, lambda p, v: {"wallet": p.wallet, "after": v}),
         newest_entry_cursor,
@@ -910,6 +1037,15 @@ NOT_IDENTIFIERS = {
     "Mutation.payInvoice.input.accountingCode": "free text stored on the payment",
     "Mutation.createCustomer.input.name": "free text",
     "Mutation.refundPayment.input.reason": "free text stored on the refund",
+    "Mutation.createWebhookEndpoint.input.url": "the caller's URL, checked against SSRF rules",
+    "Mutation.createWebhookEndpoint.input.eventTypes": "event type names",
+    "Mutation.createWebhookEndpoint.input.description": "free text",
+    "Mutation.updateWebhookEndpoint.input.url": "the caller's URL, checked against SSRF rules",
+    "Mutation.updateWebhookEndpoint.input.eventTypes": "event type names",
+    "Mutation.updateWebhookEndpoint.input.description": "free text",
+    "WebhookEndpoint.deliveries.first": "page size",
+    "WebhookEndpoint.deliveries.after": "a position among the deliveries of the caller's own"
+    " endpoint (only a tenant's own endpoints are ever listed)",
     "Mutation.createInvoice.input.currency": "ISO 4217 code of the new invoice",
     "Mutation.topUpWallet.input.currency": "ISO 4217 code; the wallet is created if missing",
     "Mutation.topUpWallet.input.reference": "free text stored on the ledger entry",

@@ -19,6 +19,7 @@ import pytest
 from app.cli import commands as cli
 from app.cli import helptext as cli_help
 from tests.support.cli import demo_payment, set_cli_env
+from tests.support.webhooks import given_example_webhook
 
 
 @pytest.fixture
@@ -134,6 +135,8 @@ def test_every_example_runs_on_a_database_holding_the_demo(
     assert cli.main(["seed", "--demo"]) == 0
     # and a payment of invoice 100123, as PAYMENT_ID, for the refund examples
     monkeypatch.setenv("PAYMENT_ID", asyncio.run(demo_payment(url)))
+    if path[:1] == ("webhooks",):
+        given_example_webhook(url)  # the endpoint and event the examples name
     examples = cli_help.examples(help_text(path, capsys))
 
     # when each example runs as written, then each succeeds and prints something

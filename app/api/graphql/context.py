@@ -101,6 +101,7 @@ class Context:
     websocket: bool = False
     authorization: str | None = None
     connection_params: dict[str, object] | None = None
+    allow_private_webhooks: bool = False  # WEBHOOK_ALLOW_PRIVATE (app.webhooks.urls)
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:

@@ -55,6 +55,7 @@ from app.api.graphql.types import (
     MAX_PAYMENT_REFUNDS,
     MAX_WALLETS,
 )
+from app.webhooks.endpoints import MAX_ENDPOINTS
 
 DEFAULT_MAX_COST = 10_000
 TOO_COMPLEX = "QUERY_TOO_COMPLEX"
@@ -66,6 +67,7 @@ LIST_MAXIMA: dict[tuple[str, str], int] = {
     ("Customer", "wallets"): MAX_WALLETS,
     ("Invoice", "payments"): MAX_INVOICE_PAYMENTS,
     ("Payment", "refunds"): MAX_PAYMENT_REFUNDS,
+    ("Query", "webhookEndpoints"): MAX_ENDPOINTS,
 }
 
 

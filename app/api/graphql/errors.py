@@ -42,6 +42,8 @@ class ErrorCode(Enum):
     SESSION_NOT_FOUND = "SESSION_NOT_FOUND"
     PAYMENT_NOT_FOUND = "PAYMENT_NOT_FOUND"
     REFUND_EXCEEDS_REFUNDABLE = "REFUND_EXCEEDS_REFUNDABLE"
+    WEBHOOK_ENDPOINT_NOT_FOUND = "WEBHOOK_ENDPOINT_NOT_FOUND"
+    EVENT_NOT_FOUND = "EVENT_NOT_FOUND"
 
 
 WrongAmountReason = strawberry.enum(errors.WrongAmountReason)
@@ -157,6 +159,16 @@ class RefundExceedsRefundable(Error):
     refundable: Money
 
 
+@strawberry.type
+class WebhookEndpointNotFound(Error):
+    endpoint_id: strawberry.ID
+
+
+@strawberry.type
+class EventNotFound(Error):
+    event_id: strawberry.ID
+
+
 def _wrong_amount(e: errors.WrongAmount) -> dict[str, Any]:
     return {
         "reason": errors.WrongAmountReason(e.reason),
@@ -203,6 +215,11 @@ _TABLE: dict[type[errors.DomainError], tuple[type[Error], Callable[[Any], dict[s
         RefundExceedsRefundable,
         lambda e: {"refundable": Money.of(e.refundable, e.currency)},
     ),
+    errors.WebhookEndpointNotFound: (
+        WebhookEndpointNotFound,
+        lambda e: {"endpoint_id": strawberry.ID(e.endpoint_id)},
+    ),
+    errors.EventNotFound: (EventNotFound, lambda e: {"event_id": strawberry.ID(e.event_id)}),
 }
 
 

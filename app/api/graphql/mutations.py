@@ -17,6 +17,7 @@ from app.api.graphql.errors import maps_domain_errors
 from app.api.graphql.observe import PaymentOutcome
 from app.api.graphql.refunds import RefundPaymentInput, RefundPaymentResult, refund
 from app.api.graphql.types import Customer, Invoice, Payment, Wallet
+from app.api.graphql.webhooks import WebhookMutation
 from app.billing import admin
 from app.db.uow import UnitOfWork
 from app.payments import PayInvoice, settle_invoice
@@ -143,7 +144,7 @@ def _utc(value: datetime | None, field: str) -> datetime | None:
 
 
 @strawberry.type
-class Mutation:
+class Mutation(WebhookMutation):
     @strawberry.mutation(
         description="Pay an invoice from one of the customer's wallets.",
         extensions=[PaymentOutcome()],  # counted by outcome (app.observability.metrics)

@@ -24,12 +24,14 @@ from app.api.graphql.types import (
     page_info,
     page_size,
 )
+from app.api.graphql.webhooks import WebhookEndpoint, WebhookQuery
 from app.db.models import ID_PREFIXES
 from app.db.uow import UnitOfWork
+from app.webhooks.endpoints import find_endpoint
 
 
 @strawberry.type
-class Query:
+class Query(WebhookQuery):
     @strawberry.field(description="The authenticated customer (null for an admin token).")
     async def viewer(self, info: Info[Context, None]) -> Customer | None:
         principal = info.context.require_principal()
@@ -119,11 +121,12 @@ class Query:
     )
 
     @strawberry.field(
-        description="Any object by its id (`cus_…`, `wal_…`, `inv_…`, `pay_…`, `ref_…`)."
+        description="Any object by its id (`cus_…`, `wal_…`, `inv_…`, `pay_…`, `ref_…`; `whe_…`"
+        " for admins)."
     )
     async def node(self, info: Info[Context, None], id: strawberry.ID) -> Node | None:
         context = info.context
-        context.require_principal()
+        principal = context.require_principal()
         prefix = str(id).partition("_")[0]
         loaders = context.loaders
         if prefix == ID_PREFIXES["customer"]:
@@ -142,4 +145,7 @@ class Query:
         if prefix == ID_PREFIXES["refund"]:
             refund = await loaders.refund.load(str(id))
             return Refund.of(refund) if refund is not None and context.can_see(refund) else None
+        if prefix == ID_PREFIXES["webhook_endpoint"] and principal.is_admin:
+            endpoint = await find_endpoint(context.db, principal.tenant_id, str(id))
+            return WebhookEndpoint.of(endpoint) if endpoint is not None else None
         return None

@@ -1,0 +1,64 @@
+"""The transactional outbox: every change writes its event in its own transaction, so
+nothing is announced that did not commit and nothing that committed goes unannounced.
+
+`record` adds the event row and, in the same statement batch, one webhook delivery for
+every enabled endpoint of the tenant that takes the event's type (the join on
+`webhook_subscriptions`). `seq` (the primary key) orders all events, and so each tenant's.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, text
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.db.models import Event, UTCDateTime, new_id
+
+EVENT_TYPES = (
+    "customer.created",
+    "invoice.created",
+    "invoice.voided",
+    "wallet.topped_up",
+    "payment.succeeded",
+    "refund.succeeded",
+    "webhook_endpoint.disabled",
+)
+
+# One delivery per enabled endpoint that takes the type; the first attempt is due at once.
+FAN_OUT = """
+INSERT INTO webhook_deliveries (tenant_id, endpoint_id, event_seq, status, attempts,
+    next_attempt_at, created_at, updated_at)
+SELECT s.tenant_id, s.endpoint_id, :seq, 'PENDING', 0, :now, :now, :now
+FROM webhook_subscriptions s
+JOIN webhook_endpoints e ON e.id = s.endpoint_id
+WHERE s.tenant_id = :tenant_id AND s.event_type = :type AND e.enabled
+"""
+# Times bound as the ORM stores them (naive UTC on SQLite), so they compare in SQL.
+FAN_OUT_STATEMENT = text(FAN_OUT).bindparams(bindparam("now", type_=UTCDateTime))
+
+
+def encode(data: dict[str, Any]) -> str:
+    """An event's `data` as stored: compact JSON (amounts are already decimal strings)."""
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+async def record(
+    session: AsyncSession, tenant_id: str, type_: str, data: dict[str, Any], now: datetime
+) -> Event:
+    """Add the event of a change to `session`'s transaction, and its webhook deliveries."""
+    if type_ not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {type_!r}")
+    event = Event(
+        id=new_id("evt"), tenant_id=tenant_id, type=type_, data=encode(data), created_at=now
+    )
+    session.add(event)
+    await session.flush()  # its seq, which the deliveries refer to
+    connection = await session.connection()
+    await connection.execute(
+        FAN_OUT_STATEMENT,
+        {"seq": event.seq, "now": now, "tenant_id": tenant_id, "type": type_},
+    )
+    return event

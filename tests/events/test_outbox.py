@@ -1,0 +1,80 @@
+"""The outbox's `record`: the event row in the change's transaction, one delivery per
+enabled endpoint that takes its type, nothing when the transaction rolls back."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlmodel import select
+
+from app.db.engine import Database
+from app.db.models import WebhookDelivery, WebhookEndpoint, WebhookSubscription, new_id, utcnow
+from app.db.uow import UnitOfWork
+from app.events.outbox import record
+from tests.support import DEMO_CLONE, make_world
+
+
+async def given_endpoint(db: Database, tenant_id: str, types: list[str], enabled: bool) -> str:
+    async with UnitOfWork(db, write=True) as uow:
+        endpoint = WebhookEndpoint(
+            id=new_id("whe"),
+            tenant_id=tenant_id,
+            url="https://example.test/hook",
+            enabled=enabled,
+            secret="whsec_" + "A" * 44,
+        )
+        uow.session.add(endpoint)
+        await uow.flush()
+        for type_ in types:
+            uow.session.add(
+                WebhookSubscription(endpoint_id=endpoint.id, tenant_id=tenant_id, event_type=type_)
+            )
+        await uow.commit()
+    return endpoint.id
+
+
+async def rows(db: Database, sql: str) -> list[tuple[object, ...]]:
+    async with UnitOfWork(db) as uow:
+        connection = await uow.session.connection()
+        return [tuple(row) for row in (await connection.execute(text(sql))).all()]
+
+
+async def test_an_event_and_its_deliveries_commit_with_the_change(db: Database) -> None:
+    await make_world(db)
+    wanted = await given_endpoint(db, DEMO_CLONE, ["payment.succeeded"], enabled=True)
+    await given_endpoint(db, DEMO_CLONE, ["payment.succeeded", "invoice.created"], enabled=False)
+    await given_endpoint(db, DEMO_CLONE, ["invoice.created"], enabled=True)
+    async with UnitOfWork(db, write=True) as uow:
+        first = await record(uow.session, DEMO_CLONE, "payment.succeeded", {"a": "1.00"}, utcnow())
+        second = await record(uow.session, DEMO_CLONE, "payment.succeeded", {"b": 2}, utcnow())
+        await uow.commit()
+    assert first.seq is not None and second.seq is not None and first.seq < second.seq
+    assert await rows(db, "SELECT id, type, data FROM events ORDER BY seq") == [
+        (first.id, "payment.succeeded", '{"a":"1.00"}'),
+        (second.id, "payment.succeeded", '{"b":2}'),
+    ]
+    assert await rows(
+        db,
+        "SELECT endpoint_id, event_seq, status, attempts FROM webhook_deliveries"
+        " ORDER BY event_seq",
+    ) == [(wanted, first.seq, "PENDING", 0), (wanted, second.seq, "PENDING", 0)]
+
+
+async def test_a_change_that_rolls_back_leaves_no_event_and_no_delivery(db: Database) -> None:
+    await make_world(db)
+    await given_endpoint(db, DEMO_CLONE, ["invoice.created"], enabled=True)
+    async with UnitOfWork(db, write=True) as uow:
+        await record(uow.session, DEMO_CLONE, "invoice.created", {}, utcnow())
+    assert await rows(db, "SELECT count(*) FROM events") == [(0,)]
+    assert await rows(db, "SELECT count(*) FROM webhook_deliveries") == [(0,)]
+
+
+async def test_a_delivery_is_due_at_once_by_the_clock_the_orm_keeps(db: Database) -> None:
+    await make_world(db)
+    await given_endpoint(db, DEMO_CLONE, ["invoice.created"], enabled=True)
+    async with UnitOfWork(db, write=True) as uow:
+        await record(uow.session, DEMO_CLONE, "invoice.created", {}, utcnow())
+        await uow.commit()
+    async with UnitOfWork(db) as uow:
+        due = (await uow.session.exec(select(WebhookDelivery))).all()
+    assert len(due) == 1 and due[0].next_attempt_at is not None
+    assert due[0].next_attempt_at <= utcnow()

@@ -198,7 +198,10 @@ def create_app(config: Config | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         pool = await asyncpg.create_pool(
-            pg_dsn(config.database_url), min_size=0, max_size=POOL_SIZE, server_settings=PG_SERVER_SETTINGS
+            pg_dsn(config.database_url),
+            min_size=0,
+            max_size=POOL_SIZE,
+            server_settings=PG_SERVER_SETTINGS,
         )
         pools.append(pool)
         try:

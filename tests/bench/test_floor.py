@@ -129,9 +129,7 @@ async def test_a_refused_payment_writes_nothing(
     assert await _rows(postgres_db, TOTALS) == before
 
 
-async def test_a_drained_wallet_is_refused(
-    postgres_db: Database, floor: httpx.AsyncClient
-) -> None:
+async def test_a_drained_wallet_is_refused(postgres_db: Database, floor: httpx.AsyncClient) -> None:
     world = await make_world(postgres_db)  # Bola's NGN wallet holds 1000.00
     await invoice(postgres_db, NUMBER, world.bola, "5000.00")
     before = await _rows(postgres_db, TOTALS)

@@ -1,6 +1,6 @@
 """After the load: the ledger verified (`app.ledger.verify.verify_ledger`), and every payment a
-client saw succeed found in the database, per channel (REST, GraphQL, the replay), with
-the wallets' debits equal to the payments' (nothing lost, nothing extra)."""
+client saw succeed found in the database, per channel (REST, GraphQL, the floor, the
+replay), with the wallets' debits equal to the payments' (nothing lost, nothing extra)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The run as a PNG: throughput (with the targets drawn against pgbench tpcb-like), latency
-and CPU cost per request, one bar per measurement."""
+"""The run as a PNG: throughput (with the targets drawn against pgbench tpcb-like and
+against the floor), latency and CPU cost per request, one bar per measurement."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from bench.measure import Result
-from bench.report import Verdict, find
+from bench.report import FLOOR_TARGETS, Verdict, find
 
 
 def _label(row: Result) -> str:
@@ -28,20 +28,27 @@ def draw(rows: list[Result], verdicts: list[Verdict], title: str, path: Path) ->
         1, 3, figsize=(18, 0.45 * len(rows) + 2.5), sharey=True
     )
     colours = [
-        "#888888" if r.key in "ab" else "#3a7bd5" if r.key in "cd" else "#5aa469" for r in rows
+        "#888888" if r.key in "abf" else "#3a7bd5" if r.key in "cd" else "#5aa469" for r in rows
     ]
 
     speed.barh(positions, [r.throughput for r in rows], color=colours)
-    tpcb = find(rows, "a", "-")
-    if tpcb is not None and tpcb.throughput > 0:
-        for share, style, what in ((0.30, "--", "REST"), (0.25, ":", "GraphQL")):
+    tpcb, floor = find(rows, "a", "-"), find(rows, "f", "uniform")
+    shares = (
+        (tpcb, "a", {"REST": 0.30, "GraphQL": 0.25}, "#d9534f"),
+        (floor, "f", FLOOR_TARGETS, "#8e44ad"),
+    )
+    for base, key, targets, colour in shares:
+        if base is None or base.throughput <= 0:
+            continue
+        for what, share in targets.items():
             speed.axvline(
-                tpcb.throughput * share,
-                color="#d9534f",
-                linestyle=style,
+                base.throughput * share,
+                color=colour,
+                linestyle="--" if what == "REST" else ":",
                 linewidth=1,
-                label=f"{what} target: {share:.2f} of a",
+                label=f"{what} target: {share:.2f} of {key}",
             )
+    if speed.get_legend_handles_labels()[0]:
         speed.legend(loc="upper center", bbox_to_anchor=(0.5, -0.06), ncol=2, fontsize=8)
     speed.set_title("throughput (req/s)")
     speed.set_yticks(positions, labels)

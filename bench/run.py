@@ -6,8 +6,9 @@ PostgreSQL itself manages on this machine, in one run.
     (c) REST POST /api/v1/billing/invoice/pay
     (d) GraphQL payInvoice, with variables
     (e) reads: invoice(number), viewer { wallets }, a page of 50 invoices at 3 table sizes
+    (f) the floor: the same payments by a hand-written Starlette + asyncpg app (bench.floor)
 
-(b), (c) and (d) run twice: many wallets (a random customer per request) and one hot
+(b), (c), (d) and (f) run twice: many wallets (a random customer per request) and one hot
 wallet (every request on one customer). A fresh database is created, seeded, served by
 uvicorn as in production and dropped at the end; the load comes from another process.
 Afterwards the ledger is verified and every payment a client saw succeed is matched
@@ -50,12 +51,12 @@ from bench.database import Server, new_name, scratch_databases, server_url
 from bench.measure import Result
 from bench.probe import probe
 from bench.progress import say
-from bench.server import RATE_LIMIT, AppServer, app_env
-from bench.workload import GRAPHQL_REFERENCE, REST_REFERENCE, heavy_query
+from bench.server import RATE_LIMIT, AppServer, FloorServer, app_env, floor_env
+from bench.workload import FLOOR_REFERENCE, GRAPHQL_REFERENCE, REST_REFERENCE, heavy_query
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-MEASUREMENTS = ("tpcb", "replay", "rest", "graphql", "reads", "pages", "starve")
+MEASUREMENTS = ("tpcb", "replay", "rest", "graphql", "reads", "pages", "starve", "floor")
 HEAVY_CLIENTS = 2  # looping the heaviest allowed read beside the small reads
 
 
@@ -179,7 +180,7 @@ class Bench:
         self.meter = Meter()
         self.port = 0  # the app's, once it runs
         self.rows: list[Result] = []
-        self.paid = {REST_REFERENCE: Paid(), GRAPHQL_REFERENCE: Paid()}
+        self.paid = {REST_REFERENCE: Paid(), GRAPHQL_REFERENCE: Paid(), FLOOR_REFERENCE: Paid()}
         self.replayed = 0
         self.pager_rows = 0
         self.may_checkpoint = True
@@ -187,6 +188,7 @@ class Bench:
         self.events: list[Event] = []
         self.probes: dict[str, Any] = {}
         self.app_command: list[str] = []
+        self.floor_command: list[str] = []
 
     def wants(self, name: str) -> bool:
         return name in self.options.only
@@ -290,6 +292,15 @@ class Bench:
         if self.wants("starve"):
             self.starve_row(app, payers)
 
+    def measure_floor(self, floor: AppServer) -> None:
+        """Row f: the payments of rows c and d (same customers, clients and amounts) by
+        the hand-written floor, served alone in its own process (bench.floor)."""
+        self.port = floor.port
+        payers, hot = list(self.accounts.payers), [self.accounts.payers[0]]
+        name = "floor (Starlette + asyncpg)"
+        self.http_row(floor, "f", name, "uniform", self.spec("floor_pay", payers))
+        self.http_row(floor, "f", name, "hot", self.spec("floor_pay", hot))
+
     def starve_row(self, app: AppServer, payers: list[seed.Account]) -> Result:
         """Small reads while other clients loop the heaviest read the cost limit allows: what
         the limit promises another customer (p99 against the reads row without it)."""
@@ -368,7 +379,11 @@ class Bench:
                 summary = profiler.stop()
         if profiler is not None:
             row.detail["profile"] = summary.to_json()
-        reference = {"rest_pay": REST_REFERENCE, "graphql_pay": GRAPHQL_REFERENCE}.get(spec["kind"])
+        reference = {
+            "rest_pay": REST_REFERENCE,
+            "graphql_pay": GRAPHQL_REFERENCE,
+            "floor_pay": FLOOR_REFERENCE,
+        }.get(spec["kind"])
         if reference is not None and load:
             paid = self.paid[reference]
             paid.count += int(load["paid_count"])
@@ -439,6 +454,21 @@ def main(argv: list[str] | None = None) -> int:
             bench.measure_all(app)
         finally:
             app.stop()
+        if bench.wants("floor"):
+            floor = FloorServer(
+                floor_env(bench.server.dsn(app_db), seed.TENANT),
+                Path(work) / "floor.log",
+                workers=options.workers,
+                cpus="0" if options.pin else None,
+            )
+            try:
+                say(f"starting the floor (bench.floor, {options.workers} worker(s))")
+                floor.start()
+                bench.meter.app_pid = floor.pid  # its CPU is row f's "app ms/req"
+                bench.floor_command = floor.command()
+                bench.measure_floor(floor)
+            finally:
+                floor.stop()
         say("verifying the ledger and matching every payment against the database")
         outcome = asyncio.run(audit(bench.app_url, bench.paid, bench.replayed, replay.REFERENCE))
     return output(options, bench, outcome, started)
@@ -482,6 +512,7 @@ def output(options: Options, bench: Bench, outcome: dict[str, Any], started: dat
             "database_url": Server.parse(options.database_url).url.render_as_string(),
         },
         "app_command": bench.app_command,
+        "floor_command": bench.floor_command,
         "results": [r.to_json() for r in rows],
         "verdicts": [v.to_json() for v in ratios + checks],
         "audit": outcome,

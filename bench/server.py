@@ -1,5 +1,6 @@
 """The app under test: `invoicepay serve` with production settings (uvloop, httptools,
-no access log), in its own process group on a loopback port."""
+no access log), in its own process group on a loopback port; and the floor
+(`bench.floor`, row f) served the same way."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ import sys
 import time
 from pathlib import Path
 
+from bench.floor import READY_PATH
+
+ROOT = Path(__file__).resolve().parent.parent
 STARTUP_SECONDS = 60
 STOP_SECONDS = 15
 # Settings of the outside environment that must not leak into the served app.
@@ -42,6 +46,8 @@ def app_env(database_url: str, jwt_secret: str) -> dict[str, str]:
 
 
 class AppServer:
+    probe_path = "/api/v1/openapi.json"  # answers once serving, without the database
+
     def __init__(
         self, env: dict[str, str], log_path: Path, *, workers: int = 1, cpus: str | None = None
     ) -> None:
@@ -85,7 +91,7 @@ class AppServer:
     def _answers(self) -> bool:
         probe = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
         try:
-            probe.request("GET", "/api/v1/openapi.json")
+            probe.request("GET", self.probe_path)
             return probe.getresponse().status == 200
         except OSError:
             return False
@@ -111,3 +117,20 @@ class AppServer:
             return self.log_path.read_text(errors="replace")[-size:]
         except OSError:
             return ""
+
+
+def floor_env(database_url: str, tenant: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(FOREIGN)}
+    env.update(FLOOR_DATABASE_URL=database_url, FLOOR_TENANT=tenant, PYTHONPATH=str(ROOT))
+    return env
+
+
+class FloorServer(AppServer):
+    """`python -m bench.floor`: uvicorn with uvloop and httptools, no access log."""
+
+    probe_path = READY_PATH
+
+    def command(self) -> list[str]:
+        pin = ["taskset", "-c", self.cpus] if self.cpus else []
+        floor = [sys.executable, "-m", "bench.floor"]
+        return [*pin, *floor, "--port", str(self.port), "--workers", str(self.workers)]

@@ -18,8 +18,10 @@ import orjson
 
 REST_PATH = "/api/v1/billing/invoice/pay"
 GRAPHQL_PATH = "/graphql"
+FLOOR_PATH = "/floor/pay"  # bench.floor, row f
 REST_REFERENCE = "bench-rest"
 GRAPHQL_REFERENCE = "bench-graphql"
+FLOOR_REFERENCE = "bench-floor"
 PAGE_SIZE = 50
 MIN_MINOR, MAX_MINOR = 1, 100  # each payment settles 0.01 … 1.00 NGN
 
@@ -59,7 +61,7 @@ query Viewer {
 }
 """
 
-KINDS = ("rest_pay", "graphql_pay", "invoice", "viewer", "page", "heavy")
+KINDS = ("rest_pay", "graphql_pay", "floor_pay", "invoice", "viewer", "page", "heavy")
 HEAVY_PAGE = 100  # invoices per aliased page of the heavy read: the most `first` allows
 
 
@@ -145,6 +147,17 @@ def check_graphql_pay(call: Call, status: int, body: bytes) -> str | None:
         return f"paid invoice {result['invoice']['number']}, asked {call.expect}"
     if Decimal(result["payment"]["amount"]["amount"]) != Decimal(call.paid_minor) / 100:
         return f"paid {result['payment']['amount']}, asked {_major(call.paid_minor)}"
+    return None
+
+
+def check_floor_pay(call: Call, status: int, body: bytes) -> str | None:
+    if status != 200:
+        return f"HTTP {status}: {body[:160]!r}"
+    answer = orjson.loads(body)
+    if answer.get("invoice") != call.expect or answer.get("amount") != call.paid_minor:
+        return f"asked {call.paid_minor} on invoice {call.expect}: {body[:160]!r}"
+    if not str(answer.get("payment", "")).startswith("pay_"):
+        return f"no payment id: {body[:160]!r}"
     return None
 
 
@@ -235,6 +248,27 @@ def make_calls(spec: dict[str, Any], rng: random.Random) -> tuple[Callable[[], C
             return Call(raw, minor, target.invoice_number)
 
         return graphql_pay, check_graphql_pay
+    if kind == "floor_pay":
+
+        def floor_pay() -> Call:
+            # No token: the floor has no auth (bench.floor); the same payments otherwise.
+            target, minor = pick(), rng.randint(MIN_MINOR, MAX_MINOR)
+            body = orjson.dumps(
+                {
+                    "customer": target.customer_id,
+                    "invoice": target.invoice_number,
+                    "currency": "NGN",
+                    "amount": minor,
+                    "reference": FLOOR_REFERENCE,
+                }
+            )
+            head = (
+                f"POST {FLOOR_PATH} HTTP/1.1\r\nHost: {host}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            )
+            return Call(head.encode() + body, minor, target.invoice_number)
+
+        return floor_pay, check_floor_pay
     if kind == "invoice":
         ready = [
             Call(

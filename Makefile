@@ -55,7 +55,7 @@ typecheck: install
 
 # The GraphiQL test drives Debian's chromium; installed here when missing and possible.
 browser:
-	@scripts/ensure-chromium.sh
+	@bash scripts/ensure-chromium.sh
 
 test: lint typecheck browser
 	$(BIN)/pytest -q

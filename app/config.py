@@ -25,6 +25,7 @@ N = TypeVar("N", int, float)
 DEFAULT_GRAPHQL_MAX_COST = 10_000  # app/api/graphql/cost.py: the formula
 DEFAULT_GRAPHQL_TIMEOUT = 10.0  # seconds; app/kit/deadline.py
 DEFAULT_OTEL_SERVICE_NAME = "invoicepay"
+DEFAULT_EVENT_GAP_GRACE = 5.0  # seconds; app/events/hub.py: gaps
 
 
 class ConfigError(Exception):
@@ -109,6 +110,8 @@ class Settings:
     ws_max_connections: int = DEFAULT_WS_MAX_CONNECTIONS  # open websockets in this process
     graphql_max_cost: int = DEFAULT_GRAPHQL_MAX_COST
     graphql_timeout: float = DEFAULT_GRAPHQL_TIMEOUT
+    # Seconds the outbox reader waits at a missing seq before skipping it (app.events.hub).
+    event_gap_grace: float = DEFAULT_EVENT_GAP_GRACE
     # Tracing (app.observability.tracing) is on only when this is set; the standard names.
     otel_exporter_otlp_endpoint: str | None = None
     otel_service_name: str = DEFAULT_OTEL_SERVICE_NAME
@@ -146,6 +149,7 @@ class Settings:
             or DEFAULT_OTEL_SERVICE_NAME,
             graphql_max_cost=_positive(env, "GRAPHQL_MAX_COST", int, DEFAULT_GRAPHQL_MAX_COST),
             graphql_timeout=_positive(env, "GRAPHQL_TIMEOUT", float, DEFAULT_GRAPHQL_TIMEOUT),
+            event_gap_grace=_positive(env, "EVENT_GAP_GRACE", float, DEFAULT_EVENT_GAP_GRACE),
             database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
             jwt_secret=env.get("JWT_SECRET") or None,
             jwt_public_key=env.get("JWT_PUBLIC_KEY") or None,

@@ -573,3 +573,27 @@ async def test_limits_and_the_payment_gate_hold_over_a_websocket(
         await ws.subscribe("pay-2", PAY, pay)
         limited = await ws.message("pay-2")
         assert limited["payload"]["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_invoice_updates_survive_the_loss_of_the_listen_connection(
+    db: Database, world: World
+) -> None:
+    terminate = text(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND application_name = :name"
+    )
+    async with serving(db) as served, served.socket(world.ada_token) as ws:
+        await ws.subscribe("i", INVOICE_UPDATED, {"number": 100123})
+        assert (await ws.next("i"))["invoiceUpdated"]["status"] == "UNPAID"
+        # when the instance's LISTEN connection is cut, and a payment commits at once
+        async with db.engine.connect() as connection:
+            await connection.execute(terminate, {"name": events.LISTENER_NAME})
+        await make_payment(db, world.ada, 100123, "5000")
+        # then the update arrives anyway (the reader reads the outbox, woken or not)
+        update = (await ws.next("i"))["invoiceUpdated"]
+        assert (update["status"], update["amountPaid"]) == ("PARTIALLY_PAID", {"amount": "5000.00"})
+        # and once listening again, the next one too
+        await make_payment(db, world.ada, 100123, "10000")
+        assert (await ws.next("i"))["invoiceUpdated"]["status"] == "PAID"
+        await ws.silent()

@@ -7,6 +7,7 @@ import strawberry
 from strawberry.types import Info
 
 from app.api.graphql.context import Context
+from app.api.graphql.events import EventConnection, event_node, events_page
 from app.api.graphql.types import (
     MAX_WALLETS,
     Customer,
@@ -101,7 +102,23 @@ class Query:
         row = await info.context.loaders.payment.load(str(id))
         return Payment.of(row) if row is not None and info.context.can_see(row) else None
 
-    @strawberry.field(description="Any object by its id (`cus_…`, `wal_…`, `inv_…`, `pay_…`).")
+    @strawberry.field(
+        description="Admin: the tenant's events, oldest first (the outbox), keyset-paginated:"
+        " `first` at most 100 (default 20); `after` an edge cursor or an event id; `types`"
+        " keeps only those event types."
+    )
+    async def events(
+        self,
+        info: Info[Context, None],
+        first: int | None = None,
+        after: str | None = None,
+        types: list[str] | None = None,
+    ) -> EventConnection:
+        return await events_page(info.context, first, after, types)
+
+    @strawberry.field(
+        description="Any object by its id (`cus_…`, `wal_…`, `inv_…`, `pay_…`, `evt_…`)."
+    )
     async def node(self, info: Info[Context, None], id: strawberry.ID) -> Node | None:
         context = info.context
         context.require_principal()
@@ -120,4 +137,6 @@ class Query:
         if prefix == ID_PREFIXES["payment"]:
             payment = await loaders.payment.load(str(id))
             return Payment.of(payment) if payment is not None and context.can_see(payment) else None
+        if prefix == ID_PREFIXES["event"]:
+            return await event_node(context, str(id))
         return None

@@ -597,3 +597,19 @@ async def test_invoice_updates_survive_the_loss_of_the_listen_connection(
         await make_payment(db, world.ada, 100123, "10000")
         assert (await ws.next("i"))["invoiceUpdated"]["status"] == "PAID"
         await ws.silent()
+
+
+async def test_another_tenants_event_id_is_answered_like_an_unknown_one(
+    db: Database, world: World
+) -> None:
+    theirs = "SELECT id FROM events WHERE tenant_id = :t ORDER BY seq LIMIT 1"
+    async with db.engine.connect() as connection:
+        their_event = (await connection.execute(text(theirs), {"t": OTHER_CLONE})).scalar_one()
+    subscription = "subscription E($after: String) { events(after: $after) { id } }"
+    answers = []
+    async with serving(db) as served, served.socket(world.admin_token) as ws:
+        for id_, after in (("theirs", their_event), ("unknown", f"evt_{'0' * 24}")):
+            await ws.subscribe(id_, subscription, {"after": after})
+            message = await ws.message(id_)
+            answers.append((message["type"], [e["message"] for e in message["payload"]]))
+    assert answers[0] == answers[1] == ("error", ["Invalid cursor"])

@@ -290,7 +290,9 @@ def fuzzing(examples: int) -> settings:
 
 # --- the suites -------------------------------------------------------------------------
 
-queries = schema.include(name_regex=r"^Query\.")
+# Admin-only reads: sent by admins like the admin mutations; customers are refused.
+ADMIN_QUERIES = ("Query.events",)
+queries = schema.include(name_regex=r"^Query\.").exclude(name=list(ADMIN_QUERIES))
 
 
 @queries.hooks.apply(
@@ -300,6 +302,18 @@ queries = schema.include(name_regex=r"^Query\.")
 @fuzzing(30)
 def test_queries(case: Case, app: Starlette, books: Books, tally: Tally) -> None:
     send(case, app, books, tally)
+
+
+admin_queries = schema.include(name=list(ADMIN_QUERIES))
+
+
+@admin_queries.hooks.apply(
+    fuzz_world.sent_by("admin", "admin_2", "other_admin"), name="flatmap_case"
+)
+@admin_queries.parametrize()
+@fuzzing(30)
+def test_admin_queries(case: Case, app: Starlette, books: Books, tally: Tally) -> None:
+    send(case, app, books, tally, default="admin")
 
 
 payments = schema.include(name="Mutation.payInvoice")
@@ -366,7 +380,9 @@ def refused_senders(_context: schemathesis.HookContext, case: Case) -> Any:
     admin mutation a customer of the tenant or of another)."""
     senders = [NOBODY, FORGED]
     label = case.operation.label
-    if label.startswith("Mutation.") and label != "Mutation.payInvoice":
+    if (label.startswith("Mutation.") and label != "Mutation.payInvoice") or (
+        label in ADMIN_QUERIES
+    ):
         senders += ["ada", "stranger"]
     return st.sampled_from(senders).map(lambda who: fuzz_world.mark(case, who))
 

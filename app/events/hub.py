@@ -65,6 +65,7 @@ POLL_SECONDS = 1.0  # the reader reads at least this often, woken or not
 GAP_RECHECK_SECONDS = 0.05  # how often a gap is looked at again while it is waited for
 BATCH = 500  # events read per statement
 _WAKE_SEQ = "invoicepay_wake_seq"
+_LISTENING = "invoicepay_wake_listening"
 NOTIFY = text("SELECT pg_notify(:channel, :payload)")
 
 Kind = Literal["invoice", "wallet", "payment"]
@@ -108,7 +109,8 @@ async def wake_on_commit(session: AsyncSession, seq: int) -> None:
         await connection.execute(NOTIFY, {"channel": CHANNEL, "payload": str(seq)})
         return
     sync = session.sync_session
-    if _WAKE_SEQ not in sync.info:
+    if not sync.info.get(_LISTENING):
+        sync.info[_LISTENING] = True
         sa_event.listen(sync, "after_commit", _wake_local)
         sa_event.listen(sync, "after_rollback", _forget_wake)
     sync.info[_WAKE_SEQ] = seq
@@ -234,6 +236,7 @@ class EventHub:
         self.subscribers: set[Subscriber] = set()
         self.listener: EventListener | None = None
         self.horizon = 0  # every event up to this seq has been read or given up
+        self.ready = asyncio.Event()  # set once `horizon` starts from the newest event
         self.gap: tuple[int, float] | None = None  # the missing seq waited for, and since
         self.reader: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -263,8 +266,10 @@ class EventHub:
             subscriber.offer(RESYNC)
 
     async def start(self) -> None:
-        async with self.db.engine.connect() as connection:
-            self.horizon = int((await connection.execute(NEWEST)).scalar_one())
+        # A database that is down must not keep the instance from starting: the reader
+        # then finds the newest event once it can.
+        with suppress(Exception):
+            await self._start_from_newest()
         self.reader = asyncio.create_task(self._read_loop(), name="invoicepay-event-reader")
         if self.db.is_sqlite:
             _local_hubs.setdefault(str(self.db.engine.url), set()).add(self)
@@ -285,11 +290,18 @@ class EventHub:
             with suppress(asyncio.CancelledError):
                 await self.reader
 
+    async def _start_from_newest(self) -> None:
+        async with self.db.engine.connect() as connection:
+            self.horizon = int((await connection.execute(NEWEST)).scalar_one())
+        self.ready.set()
+
     async def _read_loop(self) -> None:
         while True:
             self._wake.clear()  # before reading: a wake-up during the read reads again
             waiting = False
             try:
+                if not self.ready.is_set():
+                    await self._start_from_newest()
                 waiting = await self.catch_up()
             except Exception as error:  # the database away: the next poll tries again
                 log.warning("event reader: %s", type(error).__name__)

@@ -112,3 +112,17 @@ async def test_on_sqlite_another_processs_commits_are_found_by_the_poll(db: Data
         got = [await next_change(subscriber) for _ in range(3)]
         assert got == ["wal_1", "wal_2", "wal_3"]
         assert time.monotonic() - started < events.POLL_SECONDS + 1
+
+
+async def test_an_unreachable_database_does_not_keep_the_hub_from_starting() -> None:
+    # given a database nobody listens for (port 1)
+    db = Database("postgresql+asyncpg://postgres@127.0.0.1:1/nowhere")
+    hub = events.EventHub(db)
+    try:
+        # when the hub starts, then it does, without knowing where the events end yet
+        await asyncio.wait_for(hub.start(), events.START_WAIT_SECONDS + 5)
+        assert not hub.ready.is_set()
+        assert hub.reader is not None and not hub.reader.done()
+    finally:
+        await hub.stop()
+        await db.dispose()

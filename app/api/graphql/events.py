@@ -141,6 +141,7 @@ async def _stream(
 ) -> AsyncGenerator[Event, None]:
     hub = context.events
     assert hub is not None
+    await hub.ready.wait()  # "from now" is the reader's horizon, once it has one
     seq = hub.horizon if start is None else start
     while True:
         advanced = hub.advanced()  # taken before the read: a move meanwhile is not missed

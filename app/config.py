@@ -56,6 +56,7 @@ MAX_RETRY_DELAY_SECONDS = 7 * 86400
 # Fields whose value an error message must not repeat.
 _SECRET_FIELDS = frozenset({"jwt_secret", "metrics_token", "database_url"})
 _SHOWN_CHARS = 40
+DEFAULT_EVENT_GAP_GRACE = 5.0  # seconds; app/events/hub.py: gaps
 
 
 class ConfigError(Exception):
@@ -194,6 +195,8 @@ class Settings(BaseSettings):
     ws_max_connections: WholeNumber = DEFAULT_WS_MAX_CONNECTIONS  # websockets in this process
     graphql_max_cost: WholeNumber = DEFAULT_GRAPHQL_MAX_COST
     graphql_timeout: Seconds = DEFAULT_GRAPHQL_TIMEOUT
+    # Seconds the outbox reader waits at a missing seq before skipping it (app.events.hub).
+    event_gap_grace: Seconds = DEFAULT_EVENT_GAP_GRACE
     # Tracing (app.observability.tracing) is on only when this is set; the standard names.
     otel_exporter_otlp_endpoint: Annotated[str | None, BeforeValidator(_otlp_endpoint)] = None
     otel_service_name: str = DEFAULT_OTEL_SERVICE_NAME

@@ -256,7 +256,7 @@ def create_app(
     database = db or Database(settings.database_url)
     gate = Gate(db=database, verifier=verifier, limiter=limiter)
     graphql = GraphQLApp(gate, settings, tracing)
-    events = graphql.events = EventHub(database)
+    events = graphql.events = EventHub(database, gap_grace=settings.event_gap_grace)
     document = openapi_document()
     metrics.watch_pool(database)
     # Every instance sends webhooks, sharing the work (app.webhooks.dispatcher).

@@ -217,6 +217,8 @@ def _literal(value: Any) -> str:
         return str(value)
     if isinstance(value, str):
         if PGBENCH_VARIABLE.search(value):
-            raise ValueError(f"{value!r} would read as a pgbench variable")
+            # JSON (an event's data) holds ":1" or ":null": an escaped colon is no variable
+            escaped = value.replace("\\", "\\\\").replace("'", "''").replace(":", "\\x3a")
+            return "E'" + escaped + "'"
         return "'" + value.replace("'", "''") + "'"
     raise TypeError(f"no SQL literal for {type(value).__name__}")

@@ -13,7 +13,8 @@ from app.auth.tokens import ADMIN_SCOPE, CUSTOMER_SCOPE
 from app.db.engine import Database
 from app.db.models import AuthSession, Customer, Invoice, Tenant, Wallet, new_id, utcnow
 from app.db.uow import UnitOfWork
-from app.events.hub import Event, publish
+from app.events import shapes
+from app.events.outbox import record
 from app.kit.money import MAX_MINOR, AmountError, Currency, require_currency, to_minor
 from app.ledger.entries import top_up_entries
 
@@ -68,6 +69,9 @@ async def create_customer(db: Database, tenant_id: str, name: str, email: str) -
         if await uow.customers.get_by_email(tenant_id, email) is not None:
             raise errors.CustomerEmailTaken(email=email)
         uow.customers.add(customer)
+        await record(
+            uow.session, tenant_id, "customer.created", shapes.customer_created(customer), utcnow()
+        )
         await uow.commit()
     return customer
 
@@ -112,7 +116,8 @@ async def create_invoice(db: Database, tenant_id: str, new: NewInvoice) -> Invoi
             discount_until=new.discount_until if percent else None,
         )
         uow.invoices.add(invoice)
-        await publish(uow, [Event.of(invoice)])
+        data = shapes.invoice_changed(invoice)
+        await record(uow.session, tenant_id, "invoice.created", data, utcnow())
         await uow.commit()
     return invoice
 
@@ -139,7 +144,8 @@ async def top_up_wallet(
         wallet.balance += minor
         uow.wallets.add(wallet)
         uow.ledger.add_entries(top_up_entries(wallet, minor, reference, now))
-        await publish(uow, [Event.of(wallet)])
+        data = shapes.wallet_topped_up(wallet, minor)
+        await record(uow.session, tenant_id, "wallet.topped_up", data, now)
         await uow.commit()
     return wallet
 
@@ -159,7 +165,8 @@ async def void_invoice(db: Database, tenant_id: str, number: int) -> Invoice:
             raise errors.InvoiceHasPayments(number=number)
         invoice.status = "VOID"
         uow.invoices.add(invoice)
-        await publish(uow, [Event.of(invoice)])
+        data = shapes.invoice_changed(invoice)
+        await record(uow.session, tenant_id, "invoice.voided", data, utcnow())
         await uow.commit()
     return invoice
 

@@ -1,5 +1,7 @@
-"""Change events: published when a change commits, fanned out to subscriptions (`hub`)."""
+"""Change events: the transactional outbox (`outbox.record`, the `events` table, data
+shaped by `shapes`), and this instance's reader of it feeding subscriptions (`hub`)."""
 
-from app.events.hub import Event, EventHub, publish
+from app.events.hub import Change, EventHub
+from app.events.outbox import record
 
-__all__ = ["Event", "EventHub", "publish"]
+__all__ = ["Change", "EventHub", "record"]

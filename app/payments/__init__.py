@@ -2,7 +2,7 @@
 
 command      PayInvoice: the request, its shape check and fingerprint
 rules        Check (the order of the checks), check_invoice, decide, the plan, the
-             status a payment leaves, the payment's row and its events (pure)
+             status a payment leaves, the payment's row (pure)
 receipt      PaymentReceipt, Settlement, the outcome a key keeps and its replay
 store        PaymentStore: read a Snapshot, write a plan ("moved" or done), keep a refusal
 sqlite_store the store on SQLite (the ORM, one write-locked unit of work)

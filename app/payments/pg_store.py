@@ -7,7 +7,9 @@
    then the invoice (only if the plan still holds for it: still open with the amount
    due, and exactly as read when the plan depended on more, see `_exact`), and only
    when both hold does it debit the wallet, settle the invoice, add the payment, its
-   ledger entries and the key's record of the receipt. PostgreSQL runs the statement
+   ledger entries, the key's record of the receipt, and its `payment.succeeded` event
+   with one webhook delivery per endpoint that takes it (the transactional outbox,
+   app.events.outbox). PostgreSQL runs the statement
    atomically in its own transaction, so the locks are held for that one round trip.
 
 WRITE restates no rule. The ledger legs are `app.ledger.entries.payment_legs`, passed
@@ -35,8 +37,11 @@ from asyncpg.pool import PoolAcquireContext
 
 from app.db.engine import Database
 from app.db.models import Invoice, M, Payment, Wallet, as_loaded, new_id
+from app.events import shapes
 from app.events.hub import committed_notices
+from app.events.outbox import encode, fan_out
 from app.kit.deadline import committing
+from app.kit.money import require_currency
 from app.ledger.entries import payment_legs
 from app.payments.command import PayInvoice
 from app.payments.receipt import Settlement, receipt_of, success_outcome
@@ -67,14 +72,41 @@ STATUS_AFTER = (
     f" = $12::bigint + $15::bigint THEN '{status_after(True)}' ELSE '{status_after(False)}' END"
 )
 
+
+def _decimal(minor: str, exponent: str) -> str:
+    """SQL of the decimal string of `minor` units (as `app.kit.money.to_decimal` gives)."""
+    return f"round(({minor})::numeric / 10::numeric ^ {exponent}::int, {exponent}::int)::text"
+
+
+# The values of the event's data (app.events.shapes.SETTLED) that WRITE decides.
+SETTLED_SQL = {
+    "amount_paid": _decimal("invoice.amount_paid", "$30"),
+    "discount_applied": _decimal("invoice.discount_applied", "$30"),
+    "balance_due": _decimal(
+        "invoice.total - invoice.amount_paid - invoice.discount_applied", "$30"
+    ),
+    "status": "invoice.status",
+    "balance": _decimal("wallet.balance", "$31"),
+}
+
+
+def _filled(template: str, values: dict[str, str]) -> str:
+    """SQL of the JSON `template` with each of `shapes.SETTLED` set to its value's SQL."""
+    for name, path in shapes.SETTLED.items():
+        template = f"jsonb_set({template}, '{{{','.join(path)}}}', to_jsonb({values[name]}))"
+    return template
+
+
 # $1 wallet, $2 debit, $3 invoice, $4-$6 the invoice as read (amount paid, discount,
 # status), $7 whether the invoice must still be exactly as read (see `_exact`), $8 payment
 # id, $9 tenant, $10 customer, $11 invoice currency, $12 amount, $13 wallet currency,
 # $14 rate, $15 discount, $16 reference, $17 memo, $18 accounting code, $19 key, $20 now,
 # $21 ledger transaction, $22 fingerprint, $23 the receipt to keep under the key (the
 # wallet balance, balance due and status filled in from the rows written), $24-$27 the
-# ledger legs (accounts, currencies, amounts, the wallet of the wallet's own leg). Its
-# events are notified once it has committed (app.events.hub `CommittedNotices`).
+# ledger legs (accounts, currencies, amounts, the wallet of the wallet's own leg), $28
+# the event id, $29 the event's data (its values decided here filled in, as for $23),
+# $30 and $31 the exponents of the invoice's and the wallet's currency. The readers are
+# woken once it has committed (app.events.hub `CommittedNotices`), not by a NOTIFY in it.
 WRITE = (
     """
 WITH w AS (
@@ -128,8 +160,18 @@ WITH w AS (
         $20
     FROM wallet, invoice
     WHERE $19::text IS NOT NULL
-)
-SELECT wallet.balance, invoice.amount_paid, invoice.discount_applied, invoice.status
+), event AS (
+    INSERT INTO events (id, tenant_id, type, data, created_at)
+    SELECT $28, $9, 'payment.succeeded', """
+    + _filled("$29::jsonb", SETTLED_SQL)
+    + """::text, $20
+    FROM wallet, invoice
+    RETURNING seq
+), deliveries AS ("""
+    + fan_out("event.seq", "$20", "$9", "'payment.succeeded'", source="event, ")
+    + """)
+SELECT wallet.balance, invoice.amount_paid, invoice.discount_applied, invoice.status,
+    (SELECT seq FROM event) AS event_seq
 FROM wallet, invoice
 """
 )
@@ -192,6 +234,10 @@ class PgStore:
             if key is None
             else success_outcome(receipt_of(payment_id, invoice, wallet, plan.amount))
         )
+        columns = payment_columns(payment_id, command, invoice, wallet, plan, write.now)
+        payment = as_loaded(Payment, **columns)
+        # The event as READ saw the rows: WRITE fills in what it decides (SETTLED_SQL).
+        data = encode(shapes.payment_succeeded(payment, invoice, wallet))
         committing()  # WRITE commits as it runs: past here, no time limit cancels (kit.deadline)
         try:
             written = await self.db.pg_fetchrow(
@@ -224,6 +270,10 @@ class PgStore:
                 [leg.currency for leg in legs],
                 [leg.amount for leg in legs],
                 [leg.wallet_id for leg in legs],
+                new_id("evt"),
+                data,
+                require_currency(invoice.currency).exponent,
+                require_currency(wallet.currency).exponent,
             )
         except asyncpg.UniqueViolationError as error:
             if error.constraint_name != IDEMPOTENCY_PKEY:
@@ -231,7 +281,7 @@ class PgStore:
             return None  # the key was taken meanwhile; nothing of this statement stands
         if written is None:
             return None
-        committed_notices(self.db).add(write.events)
+        committed_notices(self.db).add(written["event_seq"])
         paid = _changed_row(
             invoice,
             amount_paid=written["amount_paid"],
@@ -240,8 +290,7 @@ class PgStore:
         )
         debited = _changed_row(wallet, balance=written["balance"])
         receipt = receipt_of(payment_id, paid, debited, plan.amount)
-        columns = payment_columns(payment_id, command, invoice, wallet, plan, write.now)
-        return Settlement(receipt, lambda: (as_loaded(Payment, **columns), paid, debited))
+        return Settlement(receipt, lambda: (payment, paid, debited))
 
     async def keep_refusal(
         self, command: PayInvoice, fingerprint: str, outcome: str, now: datetime

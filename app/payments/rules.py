@@ -1,6 +1,6 @@
 """The rules of a payment, pure (no database): the checks in their order, the plan they
-leave (what to debit and settle), the status a payment leaves, the payment's row and
-its events. Both stores (`sqlite_store`, `pg_store`) write what these decide."""
+leave (what to debit and settle), the status a payment leaves and the payment's row.
+Both stores (`sqlite_store`, `pg_store`) write what these decide."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from typing import Any
 
 from app import errors
 from app.db.models import Invoice, Wallet
-from app.events.hub import Event
 from app.kit.money import MAX_MINOR, AmountError, Currency, convert_up, percent_of_down, to_minor
 from app.payments.command import PayInvoice
 
@@ -135,18 +134,6 @@ def payment_columns(
         "idempotency_key": command.idempotency_key,
         "created_at": now,
     }
-
-
-def payment_events(
-    command: PayInvoice, payment_id: str, invoice_id: str, wallet_id: str
-) -> list[Event]:
-    """The events of a payment: its row, its invoice and its wallet changed."""
-    owner = {"tenant_id": command.tenant_id, "customer_id": command.customer_id}
-    return [
-        Event(kind="payment", row_id=payment_id, **owner),
-        Event(kind="invoice", row_id=invoice_id, **owner),
-        Event(kind="wallet", row_id=wallet_id, **owner),
-    ]
 
 
 def _check_open(invoice: Invoice) -> None:

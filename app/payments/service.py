@@ -14,7 +14,7 @@ from app.kit.money import Currency, find_currency
 from app.payments.command import PayInvoice
 from app.payments.pg_store import PgStore
 from app.payments.receipt import PaymentReceipt, Settlement, error_outcome, replay
-from app.payments.rules import check_invoice, decide, payment_events
+from app.payments.rules import check_invoice, decide
 from app.payments.sqlite_store import SqliteStore
 from app.payments.store import PaymentStore, Write
 
@@ -90,10 +90,7 @@ async def _attempt(store: PaymentStore, command: PayInvoice, now: datetime) -> S
         raise
     assert wallet is not None  # decide() refused a missing one
     payment_id = new_id("pay")
-    events = payment_events(command, payment_id, invoice.id, wallet.id)
-    return await store.write(
-        Write(command, invoice, wallet, plan, payment_id, events, fingerprint, now)
-    )
+    return await store.write(Write(command, invoice, wallet, plan, payment_id, fingerprint, now))
 
 
 def _unknown(code: str) -> Currency:

@@ -13,7 +13,8 @@ from types import TracebackType
 from app.db.engine import Database
 from app.db.models import Payment
 from app.db.uow import UnitOfWork
-from app.events.hub import publish
+from app.events import shapes
+from app.events.outbox import record
 from app.ledger.entries import payment_entries
 from app.payments.command import PayInvoice
 from app.payments.receipt import Settlement, receipt_of, success_outcome
@@ -80,7 +81,8 @@ class SqliteStore:
         receipt = receipt_of(payment.id, invoice, wallet, plan.amount)
         if write.fingerprint is not None:
             await self._keep(command, success_outcome(receipt))
-        await publish(uow, write.events)  # delivered only if this commit succeeds
+        data = shapes.payment_succeeded(payment, invoice, wallet)
+        await record(uow.session, command.tenant_id, "payment.succeeded", data, now)
         await uow.commit()
         return Settlement(receipt, lambda: (payment, invoice, wallet))
 

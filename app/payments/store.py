@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Protocol
 
 from app.db.models import Invoice, Wallet
-from app.events.hub import Event
 from app.payments.command import PayInvoice
 from app.payments.receipt import Settlement
 from app.payments.rules import Plan
@@ -33,14 +32,13 @@ class Snapshot:
 @dataclass(frozen=True, slots=True)
 class Write:
     """A decided payment: the plan for the invoice and wallet as read, the new payment's
-    id, its events, and the fingerprint its key binds (None without a key)."""
+    id, and the fingerprint its key binds (None without a key)."""
 
     command: PayInvoice
     invoice: Invoice
     wallet: Wallet
     plan: Plan
     payment_id: str
-    events: list[Event]
     fingerprint: str | None
     now: datetime
 
@@ -51,9 +49,10 @@ class PaymentStore(Protocol):
         ...
 
     async def write(self, write: Write) -> Settlement | None:
-        """Debit, settle, add the payment, its ledger entries and its key's record, and
-        commit; None when the rows moved since the read so the plan may no longer hold
-        (nothing written: decide again)."""
+        """Debit, settle, add the payment, its ledger entries, its key's record and its
+        `payment.succeeded` event (app.events.outbox), and commit; None when the rows
+        moved since the read so the plan may no longer hold (nothing written: decide
+        again)."""
         ...
 
     async def keep_refusal(

@@ -19,7 +19,8 @@ from app import errors
 from app.db.engine import Database
 from app.db.models import Invoice, Payment, Refund, Wallet, new_id, utcnow
 from app.db.uow import UnitOfWork
-from app.events.hub import Event, publish
+from app.events import shapes
+from app.events.outbox import record
 from app.ledger.entries import refund_entries
 from app.refunds.command import ADMIN_KEY_OWNER, RefundPayment
 from app.refunds.rules import RefundPlan, decide
@@ -87,9 +88,10 @@ async def refund_payment(
             await uow.idempotency.save_outcome(
                 command.tenant_id, ADMIN_KEY_OWNER, key, success_outcome(result)
             )
-        # Delivered only if this commit succeeds; the admins' payments stream gets the payment.
-        changed = [Event.of(rows.invoice), Event.of(rows.wallet), Event.of(rows.payment)]
-        await publish(uow, changed)
+        # The outbox: announced if and only if this commits (subscriptions of the invoice,
+        # the wallet and the admins' payments, webhooks of `refund.succeeded`).
+        data = shapes.refund_succeeded(rows.refund, rows.payment, rows.invoice, rows.wallet)
+        await record(uow.session, command.tenant_id, "refund.succeeded", data, now)
         await uow.commit()
         return result
 

@@ -349,13 +349,15 @@ def normal(answer: Answer, identifier: object, *, writes: bool, volatile: frozen
     return Answer(answer.status, answer.headers, walk(answer.body))
 
 
-def assert_well_formed(answer: Answer, where: object) -> None:
+def assert_well_formed(
+    answer: Answer, where: object, refusals: frozenset[str] = frozenset({"FORBIDDEN"})
+) -> None:
     """A probe whose request is itself wrong would compare two equal refusals: only the
     refusals an identifier can legitimately meet are allowed."""
     body = answer.body
     if isinstance(body, dict) and "errors" in body:
         codes = [e.get("extensions", {}).get("code") for e in body["errors"]]
-        assert set(codes) <= {"FORBIDDEN"}, (where, body)
+        assert set(codes) <= refusals, (where, body)
     refused = isinstance(body, dict) and body.get("message") == MISSING_PARAMETERS
     assert not refused, (where, body)
 
@@ -379,6 +381,8 @@ class Probe:
     control: str | None = "customer"  # who owns the identifier: "customer", "admin" or None
     same_tenant_answer: Callable[[], Answer] | None = None  # the contract's named exception
     same_tenant_variant: Call | None = None  # the same ask in another currency
+    # Error codes its answers may carry: a cursor naming no event of the tenant is refused.
+    refusals: frozenset[str] = frozenset({"FORBIDDEN"})
 
     @property
     def name(self) -> str:
@@ -466,7 +470,13 @@ query Node($id: ID!) {
     ... on Payment { amount { amount } memo }
     ... on Refund { amount { amount } walletCredit { amount } reason payment { id } }
     ... on WebhookEndpoint { url eventTypes }
+    ... on Event { type data }
   }
+}
+"""
+EVENTS = """
+query Events($after: String) {
+  events(first: 100, after: $after) { edges { cursor node { id type data } } }
 }
 """
 TRANSACTIONS = """
@@ -856,6 +866,24 @@ PROBES: list[Probe] = [
         control="admin",
     ),
     Probe(
+        "Query.node.id",
+        graphql(NODE, lambda _p, v: {"id": v}),
+        owned("event"),
+        constant(f"evt_{'0' * 24}"),
+        case="Event",
+        tenant_scoped=True,  # every admin of the tenant reads its events
+        control="admin",
+    ),
+    Probe(
+        "Query.events.after",
+        graphql(EVENTS, lambda _p, v: {"after": v}),
+        owned("event"),  # an event id is a cursor too
+        constant(f"evt_{'0' * 24}"),
+        tenant_scoped=True,
+        control="admin",
+        refusals=frozenset({"FORBIDDEN", "BAD_USER_INPUT"}),
+    ),
+    Probe(
         "Wallet.transactions.after",
         graphql(TRANSACTIONS, lambda p, v: {"wallet": p.wallet, "after": v}),
         newest_entry_cursor,
@@ -1031,6 +1059,9 @@ NOT_IDENTIFIERS = {
     "Query.customers.first": "page size",
     "Query.payments.first": "page size",
     "Wallet.transactions.first": "page size",
+    "Query.events.first": "page size",
+    "Query.events.types": "event type names",
+    "Subscription.events.types": "event type names",
     "Mutation.payInvoice.input.currency": "ISO 4217 code, checked against the caller's invoice",
     "Mutation.payInvoice.input.reference": "free text stored on the payment",
     "Mutation.payInvoice.input.memo": "free text stored on the payment",
@@ -1119,6 +1150,7 @@ PROBED_OVER_WEBSOCKETS = {
         "test_another_customers_invoice_is_answered_like_an_unknown_one"
     ),
     "Subscription.walletUpdated.currency": "test_a_customer_sees_only_its_own_wallet_change",
+    "Subscription.events.after": "test_another_tenants_event_id_is_answered_like_an_unknown_one",
 }
 
 
@@ -1208,7 +1240,7 @@ async def run_pair(
     after = await state()
 
     def normalised(answer: Answer, identifier: object) -> Answer:
-        assert_well_formed(answer, where)
+        assert_well_formed(answer, where, probe.refusals)
         return normal(answer, identifier, writes=probe.writes, volatile=probe.volatile)
 
     if same_tenant and not caller.is_admin and probe.same_tenant_answer is not None:

@@ -20,7 +20,7 @@ from app.payments import PayInvoice, Settlement, pay_invoice, settle_invoice
 from app.payments import service as pay_service
 from app.payments.pg_store import PgStore
 from app.payments.receipt import error_outcome, replay
-from app.payments.rules import check_invoice, decide, payment_events
+from app.payments.rules import check_invoice, decide
 from app.payments.sqlite_store import SqliteStore
 from app.payments.store import Snapshot, Write
 from tests.support import DEMO_CLONE, World, invoice, make_world, snapshot
@@ -50,9 +50,8 @@ def planned(command: PayInvoice, snap: Snapshot) -> Write:
     assert snap.invoice is not None and snap.wallet is not None
     plan = decide(command, snap.invoice, snap.wallet, ngn, ngn, NOW, reused=snap.held)
     payment_id = new_id("pay")
-    events = payment_events(command, payment_id, snap.invoice.id, snap.wallet.id)
     fingerprint = None if command.idempotency_key is None else command.fingerprint()
-    return Write(command, snap.invoice, snap.wallet, plan, payment_id, events, fingerprint, NOW)
+    return Write(command, snap.invoice, snap.wallet, plan, payment_id, fingerprint, NOW)
 
 
 async def read_and_write(db: Database, command: PayInvoice) -> Settlement | None:
@@ -114,11 +113,11 @@ async def test_writing_a_part_leaves_the_invoice_partly_paid(db: Database) -> No
     assert (await stored(db))["invoice"] == (1234, "PARTIALLY_PAID")
 
 
-async def test_a_write_the_rows_moved_under_writes_nothing(db: Database) -> None:
+async def test_a_write_the_rows_moved_under_writes_nothing(postgres_db: Database) -> None:
     """PostgreSQL reads without locks: another payment may commit between READ and WRITE;
     a plan for the whole balance no longer holds and the store answers "moved"."""
-    if db.is_sqlite:
-        pytest.skip("SQLite holds the write lock from read to write: no row can move")
+    # (SQLite holds the write lock from read to write: no row can move there)
+    db = postgres_db
     world = await make_world(db)
     await invoice(db, 100, world.ada, "50.00")
     async with store_for(db) as store:

@@ -8,6 +8,7 @@ from strawberry.types import Info
 
 from app.api.graphql import lists
 from app.api.graphql.context import Context
+from app.api.graphql.events import EventConnection, event_node, events_page
 from app.api.graphql.types import (
     MAX_WALLETS,
     Customer,
@@ -121,8 +122,22 @@ class Query(WebhookQuery):
     )
 
     @strawberry.field(
-        description="Any object by its id (`cus_…`, `wal_…`, `inv_…`, `pay_…`, `ref_…`; `whe_…`"
-        " for admins)."
+        description="Admin: the tenant's events, oldest first (the outbox), keyset-paginated:"
+        " `first` at most 100 (default 20); `after` an edge cursor or an event id; `types`"
+        " keeps only those event types."
+    )
+    async def events(
+        self,
+        info: Info[Context, None],
+        first: int | None = None,
+        after: str | None = None,
+        types: list[str] | None = None,
+    ) -> EventConnection:
+        return await events_page(info.context, first, after, types)
+
+    @strawberry.field(
+        description="Any object by its id (`cus_…`, `wal_…`, `inv_…`, `pay_…`, `ref_…`; `evt_…`"
+        " and `whe_…` for admins)."
     )
     async def node(self, info: Info[Context, None], id: strawberry.ID) -> Node | None:
         context = info.context
@@ -148,4 +163,6 @@ class Query(WebhookQuery):
         if prefix == ID_PREFIXES["webhook_endpoint"] and principal.is_admin:
             endpoint = await find_endpoint(context.db, principal.tenant_id, str(id))
             return WebhookEndpoint.of(endpoint) if endpoint is not None else None
+        if prefix == ID_PREFIXES["event"]:
+            return await event_node(context, str(id))
         return None

@@ -5,6 +5,8 @@
   answered like the `invoice` query answers it: a single `null`, and the stream completes.
 - `walletUpdated(currency)`: the same for the caller's wallet in `currency`.
 - `payments`: admins only; every payment of the admin's tenant, as it commits.
+- `events(after, types)`: admins only; the tenant's events from the outbox after the
+  cursor, then each new one (app/api/graphql/events.py).
 
 Authentication: the token comes from the `connection_init` payload
 (`{"Authorization": "Bearer …"}`), else from the upgrade request's Authorization header.
@@ -14,8 +16,9 @@ UNAUTHENTICATED, a suspended customer or a customer asking for `payments` FORBID
 subscription checks the session again before each event it delivers: once revoked or
 expired, the next event ends the stream with UNAUTHENTICATED instead of the data.
 
-Events carry ids only (app/events/hub.py); each subscriber reads the row itself, through its
-own principal, so nothing crosses customers or tenants.
+The first three are fed by this instance's outbox reader (app/events/hub.py) with the
+rows each event names; each subscriber reads the row itself, through its own principal,
+so nothing crosses customers or tenants.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import Info
 
 from app.api.graphql.context import ClientError, Context, Loaders
+from app.api.graphql.events import Event, event_stream
 from app.api.graphql.types import Invoice, Payment, Wallet
 from app.auth.tokens import AuthError, Principal
 from app.db import models
@@ -201,3 +205,16 @@ class Subscription:
         context = info.context
         principal = context.require_admin()
         return _payments(context, _events(context, "payment", principal))
+
+    @strawberry.subscription(
+        description="Admin: the tenant's events after `after` (an edge cursor of the `events`"
+        " query or an event id; none: from now), oldest first, then each new one."
+    )
+    async def events(
+        self,
+        info: Info[Context, None],
+        after: str | None = None,
+        types: list[str] | None = None,
+    ) -> AsyncGenerator[Event, None]:
+        context = info.context
+        return await event_stream(context, after, types, lambda: _still_allowed(context))

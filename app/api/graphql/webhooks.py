@@ -1,26 +1,23 @@
 """Webhook endpoints over GraphQL (admins of the tenant only): the types, the
 `webhookEndpoints` query and the mutations, each calling one service of app.webhooks.
 
-`WebhookDelivery.event` is a `WebhookEvent`: the event's fields as the contract's `Event`
-type has them, kept here until that type exists, and then swapped for it.
+`WebhookDelivery.event` is the contract's `Event` (app.api.graphql.events).
 """
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from enum import Enum
-from typing import Annotated, cast
+from typing import Annotated
 
 import strawberry
-from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from app.api.graphql import errors as gql_errors
 from app.api.graphql.context import Context
 from app.api.graphql.errors import maps_domain_errors
+from app.api.graphql.events import Event
 from app.api.graphql.types import Node, PageInfo, decode_cursor, encode_cursor, page_info, page_size
-from app.db import models
 from app.webhooks import endpoints as service
 
 CURSOR = "whd"
@@ -33,23 +30,10 @@ class DeliveryStatus(Enum):
     FAILED = "FAILED"
 
 
-@strawberry.type(description="An event as delivered (the fields of `Event`).")
-class WebhookEvent:
-    id: strawberry.ID
-    type: str
-    created_at: datetime
-    data: JSON
-
-    @classmethod
-    def of(cls, row: models.Event) -> WebhookEvent:
-        data = cast("JSON", json.loads(row.data))
-        return cls(id=strawberry.ID(row.id), type=row.type, created_at=row.created_at, data=data)
-
-
 @strawberry.type(description="One event for one endpoint: its state and its last attempt.")
 class WebhookDelivery:
     id: strawberry.ID
-    event: WebhookEvent
+    event: Event
     attempt: int = strawberry.field(description="Attempts made so far.")
     status: DeliveryStatus
     response_status: int | None
@@ -63,7 +47,7 @@ class WebhookDelivery:
         row, last = delivery.row, delivery.last_attempt
         return cls(
             id=strawberry.ID(service.delivery_id(row.endpoint_id, delivery.event.id)),
-            event=WebhookEvent.of(delivery.event),
+            event=Event.of(delivery.event),
             attempt=row.attempts,
             status=DeliveryStatus(row.status),
             response_status=None if last is None else last.response_status,

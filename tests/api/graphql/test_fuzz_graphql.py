@@ -292,7 +292,7 @@ def fuzzing(examples: int) -> settings:
 # --- the suites -------------------------------------------------------------------------
 
 # Admin-only queries: a customer's token is FORBIDDEN there (test_refusals sends them).
-ADMIN_QUERIES = ("Query.customers",)
+ADMIN_QUERIES = ("Query.customers", "Query.events")
 queries = schema.include(name_regex=r"^Query\.")
 for name in ADMIN_QUERIES:
     queries = queries.exclude(name=name)
@@ -308,7 +308,9 @@ def test_queries(case: Case, app: Starlette, books: Books, tally: Tally) -> None
     send(case, app, books, tally)
 
 
-@admin_queries.hooks.apply(fuzz_world.sent_by("admin", "other_admin"), name="flatmap_case")
+@admin_queries.hooks.apply(
+    fuzz_world.sent_by("admin", "admin_2", "other_admin"), name="flatmap_case"
+)
 @admin_queries.parametrize()
 @fuzzing(30)
 def test_admin_queries(case: Case, app: Starlette, books: Books, tally: Tally) -> None:

@@ -8,6 +8,7 @@ from collections import Counter
 
 from app.db.engine import Database
 from tests.support import (
+    PAY,
     client_for,
     invoice,
     ledger_imbalances,
@@ -16,16 +17,6 @@ from tests.support import (
     snapshot,
     wallet_books,
 )
-
-PAY = """
-mutation Pay($input: PayInvoiceInput!) {
-  payInvoice(input: $input) {
-    __typename
-    ... on PayInvoiceSuccess { replayed payment { id } }
-    ... on Error { code }
-  }
-}
-"""
 
 # Every test here finishes in a few seconds; a hang (a lost lock, a deadlock) fails it.
 BOUND_SECONDS = 60

@@ -15,6 +15,7 @@ from app.db.engine import Database
 from app.db.models import utcnow
 from tests.support import (
     DEMO_CLONE,
+    PAY,
     client_for,
     gql,
     invoice,
@@ -24,28 +25,6 @@ from tests.support import (
     snapshot,
     wallet_books,
 )
-
-PAY = """
-mutation Pay($input: PayInvoiceInput!) {
-  payInvoice(input: $input) {
-    __typename
-    ... on PayInvoiceSuccess {
-      replayed
-      payment {
-        id amount { amount currency } walletDebit { amount currency } exchangeRate
-        discount { amount currency } reference memo accountingCode idempotencyKey createdAt
-      }
-      invoice {
-        number status total { amount } amountPaid { amount } discountApplied { amount }
-        balanceDue { amount currency } payments { id }
-      }
-      wallet { currency balance { amount currency } }
-    }
-    ... on Error { message code }
-    ... on WrongAmount { reason balanceDue { amount } }
-  }
-}
-"""
 
 PAYMENT = """
 query Payment($id: ID!) {
@@ -102,7 +81,7 @@ async def test_no_amount_pays_the_whole_balance_due(db: Database) -> None:
     assert answer["payment"]["exchangeRate"] == "1"
     assert answer["payment"]["discount"] == {"amount": "0.00", "currency": "NGN"}
     assert answer["invoice"]["status"] == "PAID"
-    assert answer["invoice"]["amountPaid"] == {"amount": "15000.00"}
+    assert answer["invoice"]["amountPaid"] == {"amount": "15000.00", "currency": "NGN"}
     assert answer["invoice"]["balanceDue"] == {"amount": "0.00", "currency": "NGN"}
     assert answer["wallet"]["balance"] == {"amount": "35000.00", "currency": "NGN"}
 
@@ -135,7 +114,7 @@ async def test_a_partial_payment_then_the_rest_pays_the_invoice(db: Database) ->
     assert first["wallet"]["balance"]["amount"] == "45999.50"
     assert second["payment"]["amount"]["amount"] == "10999.50"
     assert second["invoice"]["status"] == "PAID"
-    assert second["invoice"]["amountPaid"] == {"amount": "15000.00"}
+    assert second["invoice"]["amountPaid"] == {"amount": "15000.00", "currency": "NGN"}
     assert second["invoice"]["balanceDue"]["amount"] == "0.00"
     assert len(second["invoice"]["payments"]) == 2
     assert second["wallet"]["balance"]["amount"] == "35000.00"
@@ -238,8 +217,8 @@ async def test_the_early_payment_discount_pays_4750_of_5000(db: Database) -> Non
     assert answer["payment"]["discount"] == {"amount": "250.00", "currency": "NGN"}
     assert answer["payment"]["walletDebit"] == {"amount": "4750.00", "currency": "NGN"}
     assert answer["invoice"]["status"] == "PAID"
-    assert answer["invoice"]["discountApplied"] == {"amount": "250.00"}
-    assert answer["invoice"]["amountPaid"] == {"amount": "4750.00"}
+    assert answer["invoice"]["discountApplied"] == {"amount": "250.00", "currency": "NGN"}
+    assert answer["invoice"]["amountPaid"] == {"amount": "4750.00", "currency": "NGN"}
     assert answer["invoice"]["balanceDue"]["amount"] == "0.00"
     assert answer["wallet"]["balance"]["amount"] == "45250.00"
 
@@ -284,7 +263,7 @@ async def test_the_discount_is_refused_after_its_deadline(db: Database) -> None:
     # then WrongAmount DISCOUNT_NOT_APPLICABLE, the full 5000 still due, nothing written
     assert answer["__typename"] == "WrongAmount"
     assert answer["reason"] == "DISCOUNT_NOT_APPLICABLE"
-    assert answer["balanceDue"] == {"amount": "5000.00"}
+    assert answer["balanceDue"] == {"amount": "5000.00", "currency": "NGN"}
     assert await snapshot(db) == before
 
 
@@ -309,7 +288,7 @@ async def test_the_discount_is_refused_after_a_partial_payment(db: Database) -> 
     # then it is refused and nothing moved
     assert answer["__typename"] == "WrongAmount"
     assert answer["reason"] == "DISCOUNT_NOT_APPLICABLE"
-    assert answer["balanceDue"] == {"amount": "4000.00"}
+    assert answer["balanceDue"] == {"amount": "4000.00", "currency": "NGN"}
     assert await snapshot(db) == before
 
 

@@ -14,32 +14,13 @@ from app.billing import admin
 from app.db.engine import Database
 from tests.support import (
     DEMO_CLONE,
+    PAY,
     client_for,
     invoice,
     make_world,
     pay_through_graphql,
     snapshot,
 )
-
-PAY = """
-mutation Pay($input: PayInvoiceInput!) {
-  payInvoice(input: $input) {
-    __typename
-    ... on PayInvoiceSuccess {
-      payment {
-        amount { amount currency } walletDebit { amount currency } exchangeRate
-        discount { amount currency }
-      }
-      invoice {
-        total { amount currency } amountPaid { amount currency }
-        discountApplied { amount currency } balanceDue { amount currency }
-      }
-      wallet { balance { amount currency } }
-    }
-    ... on Error { code }
-  }
-}
-"""
 
 # An amount written into the document itself, not passed as a variable.
 PAY_LITERAL = """

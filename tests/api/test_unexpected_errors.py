@@ -168,26 +168,29 @@ async def given_ada_owes_100123(db: Database) -> World:
     return world
 
 
+Failing = tuple[World, dict[str, Any]]
+
+
 @pytest.fixture(params=INJECTIONS)
 async def failing(
     db: Database,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
     request: pytest.FixtureRequest,
-) -> World:
-    """Ada's invoice, and a service that fails the way nobody planned for (each injection)."""
+) -> Failing:
+    """Ada's invoice, and a service that fails the way nobody planned for (each injection);
+    with what the database held before anything was asked of it."""
     world = await given_ada_owes_100123(db)
     request.param(monkeypatch)
     caplog.set_level(logging.INFO)
-    return world
+    return world, await snapshot_all(db)
 
 
 async def test_a_rest_failure_is_500_with_the_request_id_only(
-    db: Database, caplog: pytest.LogCaptureFixture, failing: World
+    db: Database, caplog: pytest.LogCaptureFixture, failing: Failing
 ) -> None:
     # given Ada's invoice, and a service that fails the way nobody planned for
-    world = failing
-    before = await snapshot_all(db)
+    world, before = failing
     async with client_for(db) as client:
         # when she pays over REST
         response = await client.post(
@@ -201,11 +204,10 @@ async def test_a_rest_failure_is_500_with_the_request_id_only(
 
 
 async def test_a_graphql_failure_is_masked_with_the_request_id(
-    db: Database, caplog: pytest.LogCaptureFixture, failing: World
+    db: Database, caplog: pytest.LogCaptureFixture, failing: Failing
 ) -> None:
     # given Ada's invoice, and a service that fails the way nobody planned for
-    world = failing
-    before = await snapshot_all(db)
+    world, before = failing
     async with client_for(db) as client:
         # when she pays over GraphQL
         response = await client.post(

@@ -14,9 +14,15 @@ from sqlalchemy import text
 
 from app.db.engine import Database
 from tests.support import (
+    CREATE_CUSTOMER,
+    CREATE_INVOICE,
     DEMO_CLONE,
     OTHER_CLONE,
+    PAY,
+    REVOKE,
     SECRET,
+    TOP_UP,
+    VOID,
     World,
     client_for,
     error_codes,
@@ -24,6 +30,7 @@ from tests.support import (
     invoice,
     make_payment,
     make_world,
+    pay_with,
     snapshot_all,
 )
 
@@ -54,40 +61,6 @@ query Transactions($currency: String!) {
     id
     transactions(first: 100) { edges { node { amount { amount } } } }
   }
-}
-"""
-PAY = """
-mutation Pay($input: PayInvoiceInput!) {
-  payInvoice(input: $input) {
-    __typename
-    ... on PayInvoiceSuccess { invoice { status } }
-    ... on Error { code }
-  }
-}
-"""
-CREATE_CUSTOMER = """
-mutation CreateCustomer($input: CreateCustomerInput!) {
-  createCustomer(input: $input) { __typename ... on Error { code message } }
-}
-"""
-CREATE_INVOICE = """
-mutation CreateInvoice($input: CreateInvoiceInput!) {
-  createInvoice(input: $input) { __typename ... on Error { code message } }
-}
-"""
-TOP_UP = """
-mutation TopUp($input: TopUpWalletInput!) {
-  topUpWallet(input: $input) { __typename ... on Error { code message } }
-}
-"""
-VOID = """
-mutation Void($number: Int!) {
-  voidInvoice(number: $number) { __typename ... on Error { code message } }
-}
-"""
-REVOKE = """
-mutation Revoke($jti: String!) {
-  revokeSession(jti: $jti) { __typename ... on Error { code message } }
 }
 """
 
@@ -390,13 +363,6 @@ async def test_pay_invoice_with_the_tokens_clone_id_succeeds(db: Database) -> No
     books = await given_books(db)
     async with client_for(db) as client:
         # when she pays naming her own tenant's cloneId
-        result = await gql(
-            client,
-            PAY,
-            {"input": {"invoiceNumber": 100123, "currency": "NGN", "cloneId": DEMO_CLONE}},
-            books.world.ada_token,
-        )
+        paid = await pay_with(client, books.world.ada_token, 100123, cloneId=DEMO_CLONE)
     # then the payment goes through
-    assert result == {
-        "data": {"payInvoice": {"__typename": "PayInvoiceSuccess", "invoice": {"status": "PAID"}}}
-    }
+    assert (paid["__typename"], paid["invoice"]["status"]) == ("PayInvoiceSuccess", "PAID")

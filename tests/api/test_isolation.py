@@ -67,9 +67,14 @@ from app.payments import PayInvoice, pay_invoice
 from app.refunds import RefundPayment, refund_payment
 from app.webhooks import endpoints
 from tests.support import (
+    CREATE_CUSTOMER,
+    CREATE_INVOICE,
     DEMO_CLONE,
     OTHER_CLONE,
+    REVOKE,
     SECRET,
+    TOP_UP,
+    VOID,
     client_for,
     invoice,
     make_world,
@@ -528,48 +533,6 @@ mutation Pay($input: PayInvoiceInput!) {
   }
 }
 """
-CREATE_CUSTOMER = """
-mutation CreateCustomer($input: CreateCustomerInput!) {
-  createCustomer(input: $input) {
-    __typename
-    ... on Customer { id name email status createdAt wallets { id } }
-    ... on Error { code message }
-    ... on CustomerEmailTaken { email }
-  }
-}
-"""
-CREATE_INVOICE = """
-mutation CreateInvoice($input: CreateInvoiceInput!) {
-  createInvoice(input: $input) {
-    __typename
-    ... on Invoice { id number status total { amount } customer { id } createdAt }
-    ... on Error { code message }
-    ... on CustomerNotFound { customerId }
-    ... on InvoiceNumberTaken { number }
-  }
-}
-"""
-TOP_UP = """
-mutation TopUp($input: TopUpWalletInput!) {
-  topUpWallet(input: $input) {
-    __typename
-    ... on Wallet { id currency balance { amount } }
-    ... on Error { code message }
-    ... on CustomerNotFound { customerId }
-  }
-}
-"""
-VOID = """
-mutation Void($number: Int!) {
-  voidInvoice(number: $number) {
-    __typename
-    ... on Invoice { id status }
-    ... on Error { code message }
-    ... on InvoiceNotFound { number }
-    ... on InvoiceHasPayments { number }
-  }
-}
-"""
 REFUND = """
 mutation Refund($input: RefundPaymentInput!) {
   refundPayment(input: $input) {
@@ -579,16 +542,6 @@ mutation Refund($input: RefundPaymentInput!) {
     ... on PaymentNotFound { paymentId }
     ... on RefundExceedsRefundable { refundable { amount } }
     ... on IdempotencyKeyReused { key }
-  }
-}
-"""
-REVOKE = """
-mutation Revoke($jti: String!) {
-  revokeSession(jti: $jti) {
-    __typename
-    ... on RevokeSessionSuccess { jti revokedAt }
-    ... on Error { code message }
-    ... on SessionNotFound { jti }
   }
 }
 """

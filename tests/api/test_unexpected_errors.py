@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import traceback
-from collections.abc import AsyncIterator, Callable, MutableMapping
+from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -168,18 +168,29 @@ async def given_ada_owes_100123(db: Database) -> World:
     return world
 
 
-@pytest.mark.parametrize("inject", INJECTIONS)
-async def test_a_rest_failure_is_500_with_the_request_id_only(
+Failing = tuple[World, dict[str, Any]]
+
+
+@pytest.fixture(params=INJECTIONS)
+async def failing(
     db: Database,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
-    inject: Callable[[pytest.MonkeyPatch], None],
+    request: pytest.FixtureRequest,
+) -> Failing:
+    """Ada's invoice, and a service that fails the way nobody planned for (each injection);
+    with what the database held before anything was asked of it."""
+    world = await given_ada_owes_100123(db)
+    request.param(monkeypatch)
+    caplog.set_level(logging.INFO)
+    return world, await snapshot_all(db)
+
+
+async def test_a_rest_failure_is_500_with_the_request_id_only(
+    db: Database, caplog: pytest.LogCaptureFixture, failing: Failing
 ) -> None:
     # given Ada's invoice, and a service that fails the way nobody planned for
-    world = await given_ada_owes_100123(db)
-    inject(monkeypatch)
-    caplog.set_level(logging.INFO)
-    before = await snapshot_all(db)
+    world, before = failing
     async with client_for(db) as client:
         # when she pays over REST
         response = await client.post(
@@ -192,18 +203,11 @@ async def test_a_rest_failure_is_500_with_the_request_id_only(
     assert await snapshot_all(db) == before
 
 
-@pytest.mark.parametrize("inject", INJECTIONS)
 async def test_a_graphql_failure_is_masked_with_the_request_id(
-    db: Database,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-    inject: Callable[[pytest.MonkeyPatch], None],
+    db: Database, caplog: pytest.LogCaptureFixture, failing: Failing
 ) -> None:
     # given Ada's invoice, and a service that fails the way nobody planned for
-    world = await given_ada_owes_100123(db)
-    inject(monkeypatch)
-    caplog.set_level(logging.INFO)
-    before = await snapshot_all(db)
+    world, before = failing
     async with client_for(db) as client:
         # when she pays over GraphQL
         response = await client.post(

@@ -9,6 +9,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
@@ -137,6 +138,25 @@ async def accepted(db: Database, verifier: TokenVerifier, token: str) -> bool:
     return True
 
 
+@dataclass
+class Fetched:
+    """A verifier that fetched the key set at t0, having accepted Ada's RS256 `token`."""
+
+    claims: dict[str, Any]
+    clock: Clock
+    verifier: TokenVerifier
+    token: str
+
+
+async def fetched_at_t0(db: Database, server: KeySetServer) -> Fetched:
+    _world, claims = await given_ada_session(db)
+    clock = Clock()
+    verifier = verifier_for(db, server, clock)
+    token = signed(claims, RSA_KEY, "RS256", "rsa-1")
+    assert await accepted(db, verifier, token)
+    return Fetched(claims, clock, verifier, token)
+
+
 async def pay_both_ways(
     db: Database, server: KeySetServer, token: str
 ) -> tuple[httpx.Response, dict[str, Any]]:
@@ -249,11 +269,9 @@ async def test_unknown_kids_refetch_at_most_once_per_interval(
     db: Database, server: KeySetServer
 ) -> None:
     # given a verifier whose key set was fetched at t0 (refetch interval 30 s)
-    _world, claims = await given_ada_session(db)
-    clock = Clock()
-    verifier = verifier_for(db, server, clock)
-    assert await accepted(db, verifier, signed(claims, RSA_KEY, "RS256", "rsa-1"))
-    unknown = signed(claims, RSA_KEY, "RS256", "rsa-404")
+    t0 = await fetched_at_t0(db, server)
+    clock, verifier = t0.clock, t0.verifier
+    unknown = signed(t0.claims, RSA_KEY, "RS256", "rsa-404")
     # when unknown kids arrive within the interval, then after it, then within the next
     for offset, fetches in ((1, 1), (29, 1), (31, 2), (45, 2), (60, 2), (61, 3)):
         clock.now = 1000.0 + offset
@@ -266,13 +284,11 @@ async def test_a_rotated_key_is_picked_up_after_the_refetch_interval(
     db: Database, server: KeySetServer
 ) -> None:
     # given a verifier that fetched the key set at t0
-    _world, claims = await given_ada_session(db)
-    clock = Clock()
-    verifier = verifier_for(db, server, clock)
-    assert await accepted(db, verifier, signed(claims, RSA_KEY, "RS256", "rsa-1"))
+    t0 = await fetched_at_t0(db, server)
+    clock, verifier = t0.clock, t0.verifier
     # when the server publishes a new key and a token signed by it arrives at once
     server.keys = [*server.keys, jwk(NEW_RSA_KEY.public_key(), "rsa-2")]
-    rotated = signed(claims, NEW_RSA_KEY, "RS256", "rsa-2")
+    rotated = signed(t0.claims, NEW_RSA_KEY, "RS256", "rsa-2")
     clock.now += 5
     # then it is refused until the refetch interval has passed, then accepted
     assert not await accepted(db, verifier, rotated)
@@ -286,11 +302,8 @@ async def test_cached_keys_expire_and_a_withdrawn_key_stops_working(
     db: Database, server: KeySetServer
 ) -> None:
     # given a verifier that fetched the key set at t0 (kept 300 s)
-    _world, claims = await given_ada_session(db)
-    clock = Clock()
-    verifier = verifier_for(db, server, clock)
-    token = signed(claims, RSA_KEY, "RS256", "rsa-1")
-    assert await accepted(db, verifier, token)
+    t0 = await fetched_at_t0(db, server)
+    clock, verifier, token = t0.clock, t0.verifier, t0.token
     # when the server withdraws the RSA key
     server.keys = [EC_JWK]
     # then the cached key works until the cache expires, and not after
@@ -306,11 +319,8 @@ async def test_known_keys_stay_in_use_while_the_key_server_fails(
     db: Database, server: KeySetServer
 ) -> None:
     # given a verifier that fetched the key set at t0
-    _world, claims = await given_ada_session(db)
-    clock = Clock()
-    verifier = verifier_for(db, server, clock)
-    token = signed(claims, RSA_KEY, "RS256", "rsa-1")
-    assert await accepted(db, verifier, token)
+    t0 = await fetched_at_t0(db, server)
+    clock, verifier, token = t0.clock, t0.verifier, t0.token
     # when the server fails once the cache has expired
     server.status = 503
     clock.now += 301

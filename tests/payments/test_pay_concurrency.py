@@ -12,20 +12,10 @@ from tests.support import (
     invoice,
     ledger_imbalances,
     make_world,
-    pay_through_graphql,
+    pay_with,
     snapshot,
     wallet_books,
 )
-
-PAY = """
-mutation Pay($input: PayInvoiceInput!) {
-  payInvoice(input: $input) {
-    __typename
-    ... on PayInvoiceSuccess { replayed payment { id } }
-    ... on Error { code }
-  }
-}
-"""
 
 # Every test here finishes in a few seconds; a hang (a lost lock, a deadlock) fails it.
 BOUND_SECONDS = 60
@@ -35,12 +25,12 @@ async def test_twenty_concurrent_requests_with_one_key_pay_once(db: Database) ->
     # given Ada's invoice of 15000 NGN and her NGN wallet of 50000
     world = await make_world(db)
     await invoice(db, 100123, world.ada, "15000")
-    request = {"invoiceNumber": 100123, "currency": "NGN", "idempotencyKey": "race-key"}
+    request = {"idempotencyKey": "race-key"}
     async with client_for(db) as client:
         # when 20 identical requests with one key arrive at once
         async with asyncio.timeout(BOUND_SECONDS):
             answers = await asyncio.gather(
-                *(pay_through_graphql(client, PAY, world.ada_token, request) for _ in range(20))
+                *(pay_with(client, world.ada_token, 100123, **request) for _ in range(20))
             )
     # then exactly one executed: one payment row, and everyone got that payment
     assert {answer["__typename"] for answer in answers} == {"PayInvoiceSuccess"}, answers
@@ -62,12 +52,7 @@ async def test_thirty_concurrent_payments_never_overdraw_one_wallet(db: Database
         # when he pays all 30 at once
         async with asyncio.timeout(BOUND_SECONDS):
             answers = await asyncio.gather(
-                *(
-                    pay_through_graphql(
-                        client, PAY, world.bola_token, {"invoiceNumber": n, "currency": "NGN"}
-                    )
-                    for n in numbers
-                )
+                *(pay_with(client, world.bola_token, n) for n in numbers)
             )
     # then as many succeed as the balance covers and the rest are InsufficientFunds
     outcomes = Counter(answer["__typename"] for answer in answers)
@@ -85,12 +70,11 @@ async def test_ten_concurrent_full_payments_of_one_invoice_settle_it_once(db: Da
     # given Ada's invoice of 15000 NGN and her NGN wallet of 50000 (enough for three)
     world = await make_world(db)
     await invoice(db, 100123, world.ada, "15000")
-    request = {"invoiceNumber": 100123, "currency": "NGN"}
     async with client_for(db) as client:
         # when ten requests to pay it in full arrive at once, without keys
         async with asyncio.timeout(BOUND_SECONDS):
             answers = await asyncio.gather(
-                *(pay_through_graphql(client, PAY, world.ada_token, request) for _ in range(10))
+                *(pay_with(client, world.ada_token, 100123) for _ in range(10))
             )
     # then one pays it and the others find it already paid
     outcomes = Counter(answer["__typename"] for answer in answers)

@@ -13,26 +13,9 @@ from tests.support import (
     client_for,
     invoice,
     make_world,
-    pay_through_graphql,
+    pay_with,
     snapshot,
 )
-
-PAY = """
-mutation Pay($input: PayInvoiceInput!) {
-  payInvoice(input: $input) {
-    __typename
-    ... on PayInvoiceSuccess {
-      replayed
-      payment { id amount { amount } idempotencyKey }
-      invoice { status balanceDue { amount } }
-      wallet { balance { amount } }
-    }
-    ... on Error { message code replayed }
-    ... on InsufficientFunds { balance { amount } required { amount } }
-    ... on IdempotencyKeyReused { key }
-  }
-}
-"""
 
 
 async def test_the_same_key_and_parameters_replay_the_payment_without_moving_money(
@@ -41,12 +24,12 @@ async def test_the_same_key_and_parameters_replay_the_payment_without_moving_mon
     # given Ada paid her 15000 invoice in full with key "pay-100123"
     world = await make_world(db)
     await invoice(db, 100123, world.ada, "15000")
-    request = {"invoiceNumber": 100123, "currency": "NGN", "idempotencyKey": "pay-100123"}
+    request = {"idempotencyKey": "pay-100123"}
     async with client_for(db) as client:
-        first = await pay_through_graphql(client, PAY, world.ada_token, request)
+        first = await pay_with(client, world.ada_token, 100123, **request)
         after_first = await snapshot(db)
         # when she sends the very same request again (the invoice is PAID by now)
-        second = await pay_through_graphql(client, PAY, world.ada_token, request)
+        second = await pay_with(client, world.ada_token, 100123, **request)
     # then she gets the same payment back, marked replayed, and no money moved
     assert first["__typename"] == second["__typename"] == "PayInvoiceSuccess", second
     assert first["replayed"] is False
@@ -65,19 +48,12 @@ async def test_the_same_parameters_with_equal_decimals_are_the_same_request(
     # given Ada paid 5000 of her invoice with key "k-5000"
     world = await make_world(db)
     await invoice(db, 100123, world.ada, "15000")
-    request = {
-        "invoiceNumber": 100123,
-        "currency": "NGN",
-        "amount": "5000",
-        "idempotencyKey": "k-5000",
-    }
+    request = {"amount": "5000", "idempotencyKey": "k-5000"}
     async with client_for(db) as client:
-        first = await pay_through_graphql(client, PAY, world.ada_token, request)
+        first = await pay_with(client, world.ada_token, 100123, **request)
         after_first = await snapshot(db)
         # when a retry writes the same amount as "5000.00"
-        second = await pay_through_graphql(
-            client, PAY, world.ada_token, {**request, "amount": "5000.00"}
-        )
+        second = await pay_with(client, world.ada_token, 100123, **{**request, "amount": "5000.00"})
     # then it is the same request: replayed, nothing moved
     assert second["__typename"] == "PayInvoiceSuccess", second
     assert second["replayed"] is True
@@ -89,23 +65,23 @@ async def test_a_replayed_error_stays_the_same_after_its_cause_is_gone(db: Datab
     # given Bola's invoice of 2500, his wallet of 1000, and a refused payment with key "k-1"
     world = await make_world(db)
     await invoice(db, 100200, world.bola, "2500")
-    request = {"invoiceNumber": 100200, "currency": "NGN", "idempotencyKey": "k-1"}
+    request = {"idempotencyKey": "k-1"}
     async with client_for(db) as client:
-        first = await pay_through_graphql(client, PAY, world.bola_token, request)
+        first = await pay_with(client, world.bola_token, 100200, **request)
         assert first["__typename"] == "InsufficientFunds", first
         # and then his wallet is topped up to 6000
         await admin.top_up_wallet(db, DEMO_CLONE, world.bola, "NGN", Decimal("5000"))
         before_retry = await snapshot(db)
         # when he retries with the same key
-        retry = await pay_through_graphql(client, PAY, world.bola_token, request)
+        retry = await pay_with(client, world.bola_token, 100200, **request)
         # then he gets the first outcome again, as it was, marked replayed, and nothing moved
         assert first["replayed"] is False
         assert retry == {**first, "replayed": True}
-        assert retry["balance"] == {"amount": "1000.00"}
+        assert retry["balance"] == {"amount": "1000.00", "currency": "NGN"}
         assert await snapshot(db) == before_retry
         # when he pays with a new key
-        fresh = await pay_through_graphql(
-            client, PAY, world.bola_token, {**request, "idempotencyKey": "k-2"}
+        fresh = await pay_with(
+            client, world.bola_token, 100200, **{**request, "idempotencyKey": "k-2"}
         )
     # then the payment goes through
     assert fresh["__typename"] == "PayInvoiceSuccess", fresh
@@ -120,25 +96,20 @@ async def test_the_same_key_with_other_parameters_is_refused_and_writes_nothing(
     # given Ada paid 5000 of her invoice with key "k-1"
     world = await make_world(db)
     await invoice(db, 100123, world.ada, "15000")
-    request = {
-        "invoiceNumber": 100123,
-        "currency": "NGN",
-        "amount": "5000",
-        "idempotencyKey": "k-1",
-    }
+    request = {"amount": "5000", "idempotencyKey": "k-1"}
     async with client_for(db) as client:
-        first = await pay_through_graphql(client, PAY, world.ada_token, request)
+        first = await pay_with(client, world.ada_token, 100123, **request)
         assert first["__typename"] == "PayInvoiceSuccess", first
         before = await snapshot(db)
         # when she sends "k-1" with another amount, and with a memo added
-        other_amount = await pay_through_graphql(
-            client, PAY, world.ada_token, {**request, "amount": "6000"}
+        other_amount = await pay_with(
+            client, world.ada_token, 100123, **{**request, "amount": "6000"}
         )
-        other_memo = await pay_through_graphql(
-            client, PAY, world.ada_token, {**request, "memo": "second try"}
+        other_memo = await pay_with(
+            client, world.ada_token, 100123, **{**request, "memo": "second try"}
         )
         # and then the original request once more
-        original = await pay_through_graphql(client, PAY, world.ada_token, request)
+        original = await pay_with(client, world.ada_token, 100123, **request)
     # then both are IdempotencyKeyReused, nothing was written, and the key still replays
     for answer in (other_amount, other_memo):
         assert answer["__typename"] == "IdempotencyKeyReused", answer
@@ -157,18 +128,8 @@ async def test_keys_are_scoped_per_customer(db: Database) -> None:
     await invoice(db, 100200, world.bola, "500")
     async with client_for(db) as client:
         # when both pay their own invoice with the same key "same-key"
-        ada = await pay_through_graphql(
-            client,
-            PAY,
-            world.ada_token,
-            {"invoiceNumber": 100123, "currency": "NGN", "idempotencyKey": "same-key"},
-        )
-        bola = await pay_through_graphql(
-            client,
-            PAY,
-            world.bola_token,
-            {"invoiceNumber": 100200, "currency": "NGN", "idempotencyKey": "same-key"},
-        )
+        ada = await pay_with(client, world.ada_token, 100123, idempotencyKey="same-key")
+        bola = await pay_with(client, world.bola_token, 100200, idempotencyKey="same-key")
     # then both payments are real and separate
     assert ada["__typename"] == bola["__typename"] == "PayInvoiceSuccess", (ada, bola)
     assert ada["replayed"] is False

@@ -15,37 +15,17 @@ from app.db.engine import Database
 from app.db.models import utcnow
 from tests.support import (
     DEMO_CLONE,
+    PAY,
     client_for,
     gql,
     invoice,
     ledger_imbalances,
     make_world,
     pay_through_graphql,
+    pay_with,
     snapshot,
     wallet_books,
 )
-
-PAY = """
-mutation Pay($input: PayInvoiceInput!) {
-  payInvoice(input: $input) {
-    __typename
-    ... on PayInvoiceSuccess {
-      replayed
-      payment {
-        id amount { amount currency } walletDebit { amount currency } exchangeRate
-        discount { amount currency } reference memo accountingCode idempotencyKey createdAt
-      }
-      invoice {
-        number status total { amount } amountPaid { amount } discountApplied { amount }
-        balanceDue { amount currency } payments { id }
-      }
-      wallet { currency balance { amount currency } }
-    }
-    ... on Error { message code }
-    ... on WrongAmount { reason balanceDue { amount } }
-  }
-}
-"""
 
 PAYMENT = """
 query Payment($id: ID!) {
@@ -91,18 +71,14 @@ async def test_no_amount_pays_the_whole_balance_due(db: Database) -> None:
     await invoice(db, 100123, world.ada, "15000")
     # when she pays it without an amount
     async with client_for(db) as client:
-        answer = succeeded(
-            await pay_through_graphql(
-                client, PAY, world.ada_token, {"invoiceNumber": 100123, "currency": "NGN"}
-            )
-        )
+        answer = succeeded(await pay_with(client, world.ada_token, 100123))
     # then all 15000 is settled from her NGN wallet at rate 1
     assert answer["payment"]["amount"] == {"amount": "15000.00", "currency": "NGN"}
     assert answer["payment"]["walletDebit"] == {"amount": "15000.00", "currency": "NGN"}
     assert answer["payment"]["exchangeRate"] == "1"
     assert answer["payment"]["discount"] == {"amount": "0.00", "currency": "NGN"}
     assert answer["invoice"]["status"] == "PAID"
-    assert answer["invoice"]["amountPaid"] == {"amount": "15000.00"}
+    assert answer["invoice"]["amountPaid"] == {"amount": "15000.00", "currency": "NGN"}
     assert answer["invoice"]["balanceDue"] == {"amount": "0.00", "currency": "NGN"}
     assert answer["wallet"]["balance"] == {"amount": "35000.00", "currency": "NGN"}
 
@@ -113,21 +89,9 @@ async def test_a_partial_payment_then_the_rest_pays_the_invoice(db: Database) ->
     await invoice(db, 100123, world.ada, "15000")
     async with client_for(db) as client:
         # when she pays 4000.50, then the rest without an amount
-        first = succeeded(
-            await pay_through_graphql(
-                client,
-                PAY,
-                world.ada_token,
-                {"invoiceNumber": 100123, "currency": "NGN", "amount": "4000.50"},
-            )
-        )
+        first = succeeded(await pay_with(client, world.ada_token, 100123, amount="4000.50"))
         second = succeeded(
-            await pay_through_graphql(
-                client,
-                PAY,
-                world.ada_token,
-                {"invoiceNumber": 100123, "currency": "NGN", "expectedBalanceDue": "10999.50"},
-            )
+            await pay_with(client, world.ada_token, 100123, expectedBalanceDue="10999.50")
         )
     # then the invoice is PARTIALLY_PAID with 10999.50 left, then PAID
     assert first["invoice"]["status"] == "PARTIALLY_PAID"
@@ -135,7 +99,7 @@ async def test_a_partial_payment_then_the_rest_pays_the_invoice(db: Database) ->
     assert first["wallet"]["balance"]["amount"] == "45999.50"
     assert second["payment"]["amount"]["amount"] == "10999.50"
     assert second["invoice"]["status"] == "PAID"
-    assert second["invoice"]["amountPaid"] == {"amount": "15000.00"}
+    assert second["invoice"]["amountPaid"] == {"amount": "15000.00", "currency": "NGN"}
     assert second["invoice"]["balanceDue"]["amount"] == "0.00"
     assert len(second["invoice"]["payments"]) == 2
     assert second["wallet"]["balance"]["amount"] == "35000.00"
@@ -146,14 +110,9 @@ async def test_a_usd_wallet_pays_an_ngn_invoice_with_the_debit_rounded_up(db: Da
     world = await make_world(db)
     await invoice(db, 7, world.ada, "15000.01")
     # when she pays it from USD at 1500 NGN per USD (exactly 10.0000066… USD)
-    request = {
-        "invoiceNumber": 7,
-        "currency": "NGN",
-        "walletCurrency": "USD",
-        "exchangeRate": "1500",
-    }
+    request = {"walletCurrency": "USD", "exchangeRate": "1500"}
     async with client_for(db) as client:
-        answer = succeeded(await pay_through_graphql(client, PAY, world.ada_token, request))
+        answer = succeeded(await pay_with(client, world.ada_token, 7, **request))
     # then the USD debit is rounded up to the cent: 10.01, never 10.00
     payment = answer["payment"]
     assert payment["amount"] == {"amount": "15000.01", "currency": "NGN"}
@@ -172,14 +131,9 @@ async def test_a_fractional_rate_rounds_the_debit_up_too(db: Database) -> None:
     world = await make_world(db)
     await invoice(db, 8, world.ada, "1000")
     # when she pays it at 1501.5 NGN per USD (0.66600066… USD)
-    request = {
-        "invoiceNumber": 8,
-        "currency": "NGN",
-        "walletCurrency": "USD",
-        "exchangeRate": "1501.5",
-    }
+    request = {"walletCurrency": "USD", "exchangeRate": "1501.5"}
     async with client_for(db) as client:
-        answer = succeeded(await pay_through_graphql(client, PAY, world.ada_token, request))
+        answer = succeeded(await pay_with(client, world.ada_token, 8, **request))
     # then she pays 0.67 USD and the rate is returned as given
     assert answer["payment"]["walletDebit"] == {"amount": "0.67", "currency": "USD"}
     assert answer["payment"]["exchangeRate"] == "1501.5"
@@ -230,16 +184,16 @@ async def test_the_early_payment_discount_pays_4750_of_5000(db: Database) -> Non
     until = utcnow() + timedelta(days=7)
     await invoice(db, 11, world.ada, "5000", discount_percent=Decimal("5"), discount_until=until)
     # when she pays it with the discount and no amount
-    request = {"invoiceNumber": 11, "currency": "NGN", "applyEarlyPaymentDiscount": True}
+    request = {"applyEarlyPaymentDiscount": True}
     async with client_for(db) as client:
-        answer = succeeded(await pay_through_graphql(client, PAY, world.ada_token, request))
+        answer = succeeded(await pay_with(client, world.ada_token, 11, **request))
     # then she pays 4750, 250 is discounted and the invoice is PAID
     assert answer["payment"]["amount"] == {"amount": "4750.00", "currency": "NGN"}
     assert answer["payment"]["discount"] == {"amount": "250.00", "currency": "NGN"}
     assert answer["payment"]["walletDebit"] == {"amount": "4750.00", "currency": "NGN"}
     assert answer["invoice"]["status"] == "PAID"
-    assert answer["invoice"]["discountApplied"] == {"amount": "250.00"}
-    assert answer["invoice"]["amountPaid"] == {"amount": "4750.00"}
+    assert answer["invoice"]["discountApplied"] == {"amount": "250.00", "currency": "NGN"}
+    assert answer["invoice"]["amountPaid"] == {"amount": "4750.00", "currency": "NGN"}
     assert answer["invoice"]["balanceDue"]["amount"] == "0.00"
     assert answer["wallet"]["balance"]["amount"] == "45250.00"
 
@@ -249,22 +203,18 @@ async def test_the_discount_needs_the_whole_discounted_balance(db: Database) -> 
     world = await make_world(db)
     until = utcnow() + timedelta(days=7)
     await invoice(db, 12, world.ada, "5000", discount_percent=Decimal("5"), discount_until=until)
-    request = {"invoiceNumber": 12, "currency": "NGN", "applyEarlyPaymentDiscount": True}
+    request = {"applyEarlyPaymentDiscount": True}
     before = await snapshot(db)
     async with client_for(db) as client:
         # when she claims the discount on a part payment
-        part = await pay_through_graphql(
-            client, PAY, world.ada_token, {**request, "amount": "1000"}
-        )
+        part = await pay_with(client, world.ada_token, 12, **{**request, "amount": "1000"})
         # then it is refused and nothing moved
         assert part["__typename"] == "WrongAmount"
         assert part["reason"] == "DISCOUNT_NOT_APPLICABLE"
         assert await snapshot(db) == before
         # when she names the discounted total as the amount
         whole = succeeded(
-            await pay_through_graphql(
-                client, PAY, world.ada_token, {**request, "amount": "4750.00"}
-            )
+            await pay_with(client, world.ada_token, 12, **{**request, "amount": "4750.00"})
         )
     # then it is accepted
     assert whole["invoice"]["status"] == "PAID"
@@ -278,13 +228,13 @@ async def test_the_discount_is_refused_after_its_deadline(db: Database) -> None:
     await invoice(db, 13, world.ada, "5000", discount_percent=Decimal("5"), discount_until=until)
     before = await snapshot(db)
     # when she claims the discount
-    request = {"invoiceNumber": 13, "currency": "NGN", "applyEarlyPaymentDiscount": True}
+    request = {"applyEarlyPaymentDiscount": True}
     async with client_for(db) as client:
-        answer = await pay_through_graphql(client, PAY, world.ada_token, request)
+        answer = await pay_with(client, world.ada_token, 13, **request)
     # then WrongAmount DISCOUNT_NOT_APPLICABLE, the full 5000 still due, nothing written
     assert answer["__typename"] == "WrongAmount"
     assert answer["reason"] == "DISCOUNT_NOT_APPLICABLE"
-    assert answer["balanceDue"] == {"amount": "5000.00"}
+    assert answer["balanceDue"] == {"amount": "5000.00", "currency": "NGN"}
     assert await snapshot(db) == before
 
 
@@ -294,22 +244,15 @@ async def test_the_discount_is_refused_after_a_partial_payment(db: Database) -> 
     until = utcnow() + timedelta(days=7)
     await invoice(db, 14, world.ada, "5000", discount_percent=Decimal("5"), discount_until=until)
     async with client_for(db) as client:
-        succeeded(
-            await pay_through_graphql(
-                client,
-                PAY,
-                world.ada_token,
-                {"invoiceNumber": 14, "currency": "NGN", "amount": "1000"},
-            )
-        )
+        succeeded(await pay_with(client, world.ada_token, 14, amount="1000"))
         before = await snapshot(db)
         # when she claims the discount on the rest
-        request = {"invoiceNumber": 14, "currency": "NGN", "applyEarlyPaymentDiscount": True}
-        answer = await pay_through_graphql(client, PAY, world.ada_token, request)
+        request = {"applyEarlyPaymentDiscount": True}
+        answer = await pay_with(client, world.ada_token, 14, **request)
     # then it is refused and nothing moved
     assert answer["__typename"] == "WrongAmount"
     assert answer["reason"] == "DISCOUNT_NOT_APPLICABLE"
-    assert answer["balanceDue"] == {"amount": "4000.00"}
+    assert answer["balanceDue"] == {"amount": "4000.00", "currency": "NGN"}
     assert await snapshot(db) == before
 
 
@@ -320,8 +263,6 @@ async def test_reference_memo_and_accounting_code_are_stored_and_read_back(
     world = await make_world(db)
     await invoice(db, 100123, world.ada, "15000")
     request = {
-        "invoiceNumber": 100123,
-        "currency": "NGN",
         "amount": "5000",
         "reference": "PO-2024-0042",
         "memo": "First instalment, as agreed",
@@ -329,7 +270,7 @@ async def test_reference_memo_and_accounting_code_are_stored_and_read_back(
     }
     async with client_for(db) as client:
         # when she pays with a reference, a memo and an accounting code
-        answer = succeeded(await pay_through_graphql(client, PAY, world.ada_token, request))
+        answer = succeeded(await pay_with(client, world.ada_token, 100123, **request))
         payment_id = answer["payment"]["id"]
         # and later reads the payment back by id, and as a node
         read = await gql(client, PAYMENT, {"id": payment_id}, world.ada_token)
@@ -364,11 +305,7 @@ async def test_another_customer_cannot_read_the_payment(db: Database) -> None:
     world = await make_world(db)
     await invoice(db, 100123, world.ada, "15000")
     async with client_for(db) as client:
-        answer = succeeded(
-            await pay_through_graphql(
-                client, PAY, world.ada_token, {"invoiceNumber": 100123, "currency": "NGN"}
-            )
-        )
+        answer = succeeded(await pay_with(client, world.ada_token, 100123))
         # when Bola asks for it by id and as a node
         read = await gql(client, PAYMENT, {"id": answer["payment"]["id"]}, world.bola_token)
     # then it does not exist for him
@@ -384,19 +321,8 @@ async def test_wallet_transactions_list_the_entries_with_the_balance_after(
     await invoice(db, 22, world.ada, "2500.25")
     async with client_for(db) as client:
         # when she pays both
-        first = succeeded(
-            await pay_through_graphql(
-                client,
-                PAY,
-                world.ada_token,
-                {"invoiceNumber": 21, "currency": "NGN", "reference": "r-21"},
-            )
-        )
-        second = succeeded(
-            await pay_through_graphql(
-                client, PAY, world.ada_token, {"invoiceNumber": 22, "currency": "NGN"}
-            )
-        )
+        first = succeeded(await pay_with(client, world.ada_token, 21, reference="r-21"))
+        second = succeeded(await pay_with(client, world.ada_token, 22))
         history = await gql(client, WALLET_HISTORY, {"currency": "NGN"}, world.ada_token)
     # then her history lists them newest first, each with the balance right after it
     assert "errors" not in history, history
@@ -436,14 +362,9 @@ async def test_a_rate_of_exactly_one_is_accepted_for_the_same_currency(db: Datab
     world = await make_world(db)
     await invoice(db, 30, world.ada, "1000")
     # when she pays it from her NGN wallet naming the rate as "1.000"
-    request = {
-        "invoiceNumber": 30,
-        "currency": "NGN",
-        "walletCurrency": "NGN",
-        "exchangeRate": "1.000",
-    }
+    request = {"walletCurrency": "NGN", "exchangeRate": "1.000"}
     async with client_for(db) as client:
-        answer = succeeded(await pay_through_graphql(client, PAY, world.ada_token, request))
+        answer = succeeded(await pay_with(client, world.ada_token, 30, **request))
     # then it is paid at rate 1, the debit equal to the amount
     assert answer["payment"]["exchangeRate"] == "1"
     assert answer["payment"]["walletDebit"] == {"amount": "1000.00", "currency": "NGN"}
@@ -467,14 +388,9 @@ async def test_a_cross_currency_debit_is_rounded_up_to_the_wallets_minor_unit(
     await admin.top_up_wallet(db, DEMO_CLONE, world.ada, wallet_currency, Decimal("5000"))
     await invoice(db, 40, world.ada, total, currency)
     # when she pays it from that wallet at the rate
-    request = {
-        "invoiceNumber": 40,
-        "currency": currency,
-        "walletCurrency": wallet_currency,
-        "exchangeRate": rate,
-    }
+    request = {"currency": currency, "walletCurrency": wallet_currency, "exchangeRate": rate}
     async with client_for(db) as client:
-        answer = succeeded(await pay_through_graphql(client, PAY, world.ada_token, request))
+        answer = succeeded(await pay_with(client, world.ada_token, 40, **request))
     # then the debit is the amount over the rate, rounded up in the wallet's decimals
     assert answer["payment"]["walletDebit"] == {"amount": debit, "currency": wallet_currency}
     assert answer["payment"]["exchangeRate"] == rate

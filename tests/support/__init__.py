@@ -19,6 +19,7 @@ from tests.support.clients import (
     error_codes,
     gql,
     pay_through_graphql,
+    pay_with,
     rest_pay,
     test_settings,
 )
@@ -124,6 +125,7 @@ __all__ = [
     "make_payment",
     "make_world",
     "pay_through_graphql",
+    "pay_with",
     "public_pem",
     "rest_pay",
     "serving",

@@ -13,6 +13,7 @@ from app.config import Settings
 from app.db.engine import Database
 from app.http.ratelimit import RateLimiter
 from app.web import create_app
+from tests.support.documents import PAY
 from tests.support.keys import SECRET
 
 REST_PAY = "/api/v1/billing/invoice/pay"
@@ -94,6 +95,15 @@ async def pay_through_graphql(
     assert "errors" not in result, result
     answer: dict[str, Any] = result["data"]["payInvoice"]
     return answer
+
+
+async def pay_with(
+    client: httpx.AsyncClient, token: str, number: int, **fields: Any
+) -> dict[str, Any]:
+    """Pay invoice `number` with the shared PAY document; `fields` are the rest of the
+    input by their GraphQL names (currency NGN unless given): the union member answered."""
+    request = {"invoiceNumber": number, "currency": "NGN", **fields}
+    return await pay_through_graphql(client, PAY, token, request)
 
 
 def error_codes(result: dict[str, Any]) -> list[str]:

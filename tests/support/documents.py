@@ -48,7 +48,7 @@ CREATE_CUSTOMER = """
 mutation CreateCustomer($input: CreateCustomerInput!) {
   createCustomer(input: $input) {
     __typename
-    ... on Customer { id name email status wallets { id } }
+    ... on Customer { id name email status createdAt wallets { id } }
     ... on Error { message code }
     ... on InvalidInput { field reason }
     ... on CustomerEmailTaken { email }
@@ -61,7 +61,7 @@ mutation CreateInvoice($input: CreateInvoiceInput!) {
   createInvoice(input: $input) {
     __typename
     ... on Invoice {
-      id number status currency
+      id number status currency createdAt
       total { amount currency }
       balanceDue { amount }
       dueAt

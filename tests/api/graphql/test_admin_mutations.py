@@ -3,6 +3,8 @@ Every typed error leaves the database exactly as it was."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,10 +12,19 @@ import httpx
 import jwt
 import pytest
 
+from app.billing import admin
 from app.db.engine import Database
 from tests.support import (
+    CREATE_CUSTOMER,
+    CREATE_INVOICE,
     DEMO_CLONE,
+    PAY,
+    REVOKE,
     SECRET,
+    TOP_UP,
+    VIEWER,
+    VOID,
+    World,
     client_for,
     error_codes,
     gql,
@@ -24,95 +35,9 @@ from tests.support import (
     token_for,
 )
 
-CREATE_CUSTOMER = """
-mutation CreateCustomer($input: CreateCustomerInput!) {
-  createCustomer(input: $input) {
-    __typename
-    ... on Customer { id name email status wallets { id } }
-    ... on Error { message code }
-    ... on InvalidInput { field reason }
-    ... on CustomerEmailTaken { email }
-  }
-}
-"""
-
-CREATE_INVOICE = """
-mutation CreateInvoice($input: CreateInvoiceInput!) {
-  createInvoice(input: $input) {
-    __typename
-    ... on Invoice {
-      id number status currency
-      total { amount currency }
-      balanceDue { amount }
-      dueAt
-      earlyPaymentDiscount { percent until }
-      customer { id }
-      payments { id }
-    }
-    ... on Error { message code }
-    ... on InvalidInput { field reason }
-    ... on InvoiceNumberTaken { number }
-    ... on CustomerNotFound { customerId }
-    ... on CurrencyNotFound { currency }
-  }
-}
-"""
-
-TOP_UP = """
-mutation TopUp($input: TopUpWalletInput!) {
-  topUpWallet(input: $input) {
-    __typename
-    ... on Wallet {
-      id currency balance { amount currency }
-      transactions(first: 1) {
-        edges { node { kind amount { amount } balanceAfter { amount } reference } }
-      }
-    }
-    ... on Error { message code }
-    ... on InvalidInput { field reason }
-    ... on CustomerNotFound { customerId }
-    ... on CurrencyNotFound { currency }
-  }
-}
-"""
-
-VOID = """
-mutation Void($number: Int!) {
-  voidInvoice(number: $number) {
-    __typename
-    ... on Invoice { number status balanceDue { amount } }
-    ... on Error { message code }
-    ... on InvoiceNotFound { number }
-    ... on InvoiceAlreadyPaid { number }
-    ... on InvoiceVoid { number }
-    ... on InvoiceHasPayments { number }
-  }
-}
-"""
-
-REVOKE = """
-mutation Revoke($jti: String!) {
-  revokeSession(jti: $jti) {
-    __typename
-    ... on RevokeSessionSuccess { jti revokedAt }
-    ... on Error { message code }
-    ... on SessionNotFound { jti }
-  }
-}
-"""
-
-PAY = """
-mutation Pay($input: PayInvoiceInput!) {
-  payInvoice(input: $input) {
-    __typename
-    ... on PayInvoiceSuccess { invoice { status balanceDue { amount } } }
-    ... on Error { message code }
-  }
-}
-"""
-
 INVOICE = "query Invoice($number: Int!) { invoice(number: $number) { number status } }"
-VIEWER = "query { viewer { id name email } }"
+# Who a token is, by name and email: a new customer's token must read them back.
+PROFILE = "query { viewer { id name email } }"
 WALLETS = "query { wallets { currency balance { amount } } }"
 
 UNTIL = datetime(2031, 6, 30, 23, 59, tzinfo=UTC)
@@ -152,7 +77,7 @@ async def test_an_admin_creates_a_customer_who_can_then_sign_in(db: Database) ->
         )
         # then Chi exists, active, without wallets, and a token for Chi works
         chi_token = await token_for(db, DEMO_CLONE, created["id"])
-        viewer = await gql(client, VIEWER, token=chi_token)
+        viewer = await gql(client, PROFILE, token=chi_token)
     assert created["__typename"] == "Customer"
     assert created["id"].startswith("cus_")
     assert (created["name"], created["email"], created["status"]) == (
@@ -164,30 +89,6 @@ async def test_an_admin_creates_a_customer_who_can_then_sign_in(db: Database) ->
     assert viewer == {
         "data": {"viewer": {"id": created["id"], "name": "Chi Eze", "email": "chi@example.com"}}
     }
-
-
-async def test_an_email_taken_in_the_tenant_is_refused_and_nothing_is_written(
-    db: Database,
-) -> None:
-    # given Ada's email in the demo tenant
-    world = await make_world(db)
-    before = await snapshot_all(db)
-    async with client_for(db) as client:
-        # when the admin creates another customer with it (other case)
-        taken = await call(
-            client,
-            CREATE_CUSTOMER,
-            {"input": {"name": "Ada Two", "email": "ADA@example.com"}},
-            world.admin_token,
-        )
-    # then it is CustomerEmailTaken and nothing was written
-    assert taken == {
-        "__typename": "CustomerEmailTaken",
-        "message": "A customer with this email already exists",
-        "code": "CUSTOMER_EMAIL_TAKEN",
-        "email": "ada@example.com",
-    }
-    assert await snapshot_all(db) == before
 
 
 async def test_the_same_email_in_another_tenant_is_allowed(db: Database) -> None:
@@ -204,39 +105,6 @@ async def test_the_same_email_in_another_tenant_is_allowed(db: Database) -> None
     # then it is a new customer
     assert created["__typename"] == "Customer"
     assert created["id"] != world.ada
-
-
-@pytest.mark.parametrize(
-    ("name", "email", "field", "reason"),
-    [
-        ("Eve", "not-an-email", "email", "MALFORMED"),
-        ("Eve", "eve@nowhere", "email", "MALFORMED"),
-        ("Eve", "", "email", "MALFORMED"),
-        ("", "eve@example.com", "name", "EMPTY"),
-        ("   ", "eve@example.com", "name", "EMPTY"),
-        ("E" * 201, "eve@example.com", "name", "TOO_LONG"),
-    ],
-)
-async def test_a_bad_email_or_name_is_invalid_input_and_nothing_is_written(
-    db: Database, name: str, email: str, field: str, reason: str
-) -> None:
-    # given an admin
-    world = await make_world(db)
-    before = await snapshot_all(db)
-    async with client_for(db) as client:
-        # when it creates a customer with a malformed field
-        result = await call(
-            client, CREATE_CUSTOMER, {"input": {"name": name, "email": email}}, world.admin_token
-        )
-    # then it is InvalidInput naming the field, and nothing was written
-    assert result == {
-        "__typename": "InvalidInput",
-        "message": "Invalid input",
-        "code": "INVALID_INPUT",
-        "field": field,
-        "reason": reason,
-    }
-    assert await snapshot_all(db) == before
 
 
 # createInvoice
@@ -291,7 +159,10 @@ async def test_an_admin_creates_an_invoice_with_due_date_and_early_payment_disco
     assert created["customer"] == {"id": world.ada}
     assert created["payments"] == []
     assert seen == {"data": {"invoice": {"number": 100500, "status": "UNPAID"}}}
-    assert paid["invoice"] == {"status": "PAID", "balanceDue": {"amount": "0.00"}}
+    assert (paid["invoice"]["status"], paid["invoice"]["balanceDue"]) == (
+        "PAID",
+        {"amount": "0.00", "currency": "NGN"},
+    )
 
 
 async def test_an_invoice_without_terms_has_no_due_date_or_discount(db: Database) -> None:
@@ -306,36 +177,6 @@ async def test_an_invoice_without_terms_has_no_due_date_or_discount(db: Database
     assert created["total"] == {"amount": "1200", "currency": "JPY"}
     assert created["dueAt"] is None
     assert created["earlyPaymentDiscount"] is None
-
-
-async def test_a_taken_invoice_number_is_refused_and_nothing_is_written(db: Database) -> None:
-    # given invoice 100123 of Ada
-    world = await make_world(db)
-    await invoice(db, 100123, world.ada, "15000")
-    before = await snapshot_all(db)
-    async with client_for(db) as client:
-        # when the admin issues another 100123, to Bola
-        result = await call(
-            client,
-            CREATE_INVOICE,
-            {
-                "input": {
-                    "number": 100123,
-                    "customerId": world.bola,
-                    "currency": "NGN",
-                    "total": "1",
-                }
-            },
-            world.admin_token,
-        )
-    # then it is InvoiceNumberTaken and nothing was written
-    assert result == {
-        "__typename": "InvoiceNumberTaken",
-        "message": "An invoice with this number already exists",
-        "code": "INVOICE_NUMBER_TAKEN",
-        "number": 100123,
-    }
-    assert await snapshot_all(db) == before
 
 
 async def test_the_same_invoice_number_in_another_tenant_is_allowed(db: Database) -> None:
@@ -359,94 +200,6 @@ async def test_the_same_invoice_number_in_another_tenant_is_allowed(db: Database
         )
     # then it is created
     assert result["__typename"] == "Invoice"
-
-
-async def test_an_invoice_for_an_unknown_customer_is_refused(db: Database) -> None:
-    world = await make_world(db)
-    before = await snapshot_all(db)
-    missing = "cus_" + "0" * 24
-    async with client_for(db) as client:
-        result = await call(
-            client,
-            CREATE_INVOICE,
-            {"input": {"number": 9, "customerId": missing, "currency": "NGN", "total": "1"}},
-            world.admin_token,
-        )
-    assert result == {
-        "__typename": "CustomerNotFound",
-        "message": "Customer not found",
-        "code": "CUSTOMER_NOT_FOUND",
-        "customerId": missing,
-    }
-    assert await snapshot_all(db) == before
-
-
-async def test_an_invoice_in_an_unknown_currency_is_refused(db: Database) -> None:
-    world = await make_world(db)
-    before = await snapshot_all(db)
-    async with client_for(db) as client:
-        result = await call(
-            client,
-            CREATE_INVOICE,
-            {"input": {"number": 9, "customerId": world.ada, "currency": "XYZ", "total": "1"}},
-            world.admin_token,
-        )
-    assert result == {
-        "__typename": "CurrencyNotFound",
-        "message": "Currency not found",
-        "code": "CURRENCY_NOT_FOUND",
-        "currency": "XYZ",
-    }
-    assert await snapshot_all(db) == before
-
-
-@pytest.mark.parametrize(
-    ("changes", "field", "reason"),
-    [
-        ({"total": "0"}, "total", "NOT_POSITIVE"),
-        ({"total": "0.00"}, "total", "NOT_POSITIVE"),
-        ({"total": "-5"}, "total", "NOT_POSITIVE"),
-        ({"total": "10.001"}, "total", "TOO_PRECISE"),
-        ({"total": "10.5", "currency": "JPY"}, "total", "TOO_PRECISE"),
-        ({"total": "10000000000000000"}, "total", "TOO_LARGE"),
-        ({"number": 0}, "number", "OUT_OF_RANGE"),
-        ({"number": -1}, "number", "OUT_OF_RANGE"),
-        ({"number": -2147483648}, "number", "OUT_OF_RANGE"),
-        ({"percent": "0"}, "earlyPaymentDiscount.percent", "OUT_OF_RANGE"),
-        ({"percent": "-1"}, "earlyPaymentDiscount.percent", "OUT_OF_RANGE"),
-        ({"percent": "100"}, "earlyPaymentDiscount.percent", "OUT_OF_RANGE"),
-        ({"percent": "150"}, "earlyPaymentDiscount.percent", "OUT_OF_RANGE"),
-        ({"percent": "5.00001"}, "earlyPaymentDiscount.percent", "OUT_OF_RANGE"),
-    ],
-)
-async def test_a_bad_invoice_field_is_invalid_input_and_nothing_is_written(
-    db: Database, changes: dict[str, Any], field: str, reason: str
-) -> None:
-    # given an otherwise valid invoice for Ada
-    world = await make_world(db)
-    fields: dict[str, Any] = {
-        "number": 42,
-        "customerId": world.ada,
-        "currency": "NGN",
-        "total": "100",
-        **changes,
-    }
-    percent = fields.pop("percent", None)
-    if percent is not None:
-        fields["earlyPaymentDiscount"] = {"percent": percent, "until": UNTIL.isoformat()}
-    before = await snapshot_all(db)
-    async with client_for(db) as client:
-        # when the admin issues it with one bad field
-        result = await call(client, CREATE_INVOICE, {"input": fields}, world.admin_token)
-    # then it is InvalidInput naming the field, and nothing was written
-    assert result == {
-        "__typename": "InvalidInput",
-        "message": "Invalid input",
-        "code": "INVALID_INPUT",
-        "field": field,
-        "reason": reason,
-    }
-    assert await snapshot_all(db) == before
 
 
 @pytest.mark.parametrize("total", ["1e3", "NaN", "Infinity", "1,000", "", 10.5])
@@ -543,68 +296,6 @@ async def test_a_top_up_adds_to_an_existing_wallet(db: Database) -> None:
     ]
 
 
-@pytest.mark.parametrize(
-    ("currency", "amount", "reason"),
-    [
-        ("USD", "0", "NOT_POSITIVE"),
-        ("USD", "-10", "NOT_POSITIVE"),
-        ("NGN", "-0.01", "NOT_POSITIVE"),
-        ("USD", "1.001", "TOO_PRECISE"),
-        ("JPY", "0.5", "TOO_PRECISE"),
-        ("NGN", "0.001", "TOO_PRECISE"),
-        ("USD", "10000000000000000", "TOO_LARGE"),
-        # Bola's 1000.00 NGN plus this passes the largest balance a wallet may hold.
-        ("NGN", "9999999999999.99", "TOO_LARGE"),
-    ],
-)
-async def test_a_bad_top_up_amount_is_invalid_input_and_nothing_is_written(
-    db: Database, currency: str, amount: str, reason: str
-) -> None:
-    # given Bola (an NGN wallet only)
-    world = await make_world(db)
-    before = await snapshot_all(db)
-    async with client_for(db) as client:
-        # when the admin tops up a non-positive, over-precise or too large amount
-        result = await call(
-            client,
-            TOP_UP,
-            {"input": {"customerId": world.bola, "currency": currency, "amount": amount}},
-            world.admin_token,
-        )
-    # then it is InvalidInput and no wallet or entry was created
-    assert result == {
-        "__typename": "InvalidInput",
-        "message": "Invalid input",
-        "code": "INVALID_INPUT",
-        "field": "amount",
-        "reason": reason,
-    }
-    assert await snapshot_all(db) == before
-
-
-async def test_a_top_up_in_an_unknown_currency_or_for_an_unknown_customer_is_refused(
-    db: Database,
-) -> None:
-    world = await make_world(db)
-    before = await snapshot_all(db)
-    async with client_for(db) as client:
-        currency = await call(
-            client,
-            TOP_UP,
-            {"input": {"customerId": world.bola, "currency": "ABC", "amount": "1"}},
-            world.admin_token,
-        )
-        customer = await call(
-            client,
-            TOP_UP,
-            {"input": {"customerId": "cus_nobody", "currency": "NGN", "amount": "1"}},
-            world.admin_token,
-        )
-    assert (currency["__typename"], currency["currency"]) == ("CurrencyNotFound", "ABC")
-    assert (customer["__typename"], customer["customerId"]) == ("CustomerNotFound", "cus_nobody")
-    assert await snapshot_all(db) == before
-
-
 async def test_a_top_up_with_an_overlong_reference_is_bad_user_input(db: Database) -> None:
     world = await make_world(db)
     before = await snapshot_all(db)
@@ -653,71 +344,10 @@ async def test_a_voided_invoice_cannot_be_paid(db: Database) -> None:
         "__typename": "InvoiceVoid",
         "message": "Invoice is void",
         "code": "INVOICE_VOID",
+        "replayed": False,
+        "number": 100123,
     }
     assert seen == {"data": {"invoice": {"number": 100123, "status": "VOID"}}}
-    assert await snapshot_all(db) == before
-
-
-async def test_voiding_an_unknown_invoice_is_invoice_not_found(db: Database) -> None:
-    world = await make_world(db)
-    before = await snapshot_all(db)
-    async with client_for(db) as client:
-        result = await call(client, VOID, {"number": 424242}, world.admin_token)
-    assert result == {
-        "__typename": "InvoiceNotFound",
-        "message": "Invoice not found",
-        "code": "INVOICE_NOT_FOUND",
-        "number": 424242,
-    }
-    assert await snapshot_all(db) == before
-
-
-async def test_voiding_a_paid_invoice_is_invoice_already_paid(db: Database) -> None:
-    # given Ada's invoice 7, paid in full
-    world = await make_world(db)
-    await invoice(db, 7, world.ada, "100")
-    await make_payment(db, world.ada, 7, "100")
-    before = await snapshot_all(db)
-    async with client_for(db) as client:
-        # when the admin voids it
-        result = await call(client, VOID, {"number": 7}, world.admin_token)
-    # then it is InvoiceAlreadyPaid and the invoice stays PAID
-    assert result == {
-        "__typename": "InvoiceAlreadyPaid",
-        "message": "Invoice already paid",
-        "code": "INVOICE_ALREADY_PAID",
-        "number": 7,
-    }
-    assert await snapshot_all(db) == before
-
-
-async def test_voiding_a_partly_paid_invoice_is_invoice_has_payments(db: Database) -> None:
-    # given Ada's invoice 7 of 100, 30 paid
-    world = await make_world(db)
-    await invoice(db, 7, world.ada, "100")
-    await make_payment(db, world.ada, 7, "30")
-    before = await snapshot_all(db)
-    async with client_for(db) as client:
-        # when the admin voids it
-        result = await call(client, VOID, {"number": 7}, world.admin_token)
-    # then it is InvoiceHasPayments and nothing changed
-    assert result == {
-        "__typename": "InvoiceHasPayments",
-        "message": "An invoice with payments cannot be voided",
-        "code": "INVOICE_HAS_PAYMENTS",
-        "number": 7,
-    }
-    assert await snapshot_all(db) == before
-
-
-async def test_voiding_twice_is_invoice_void(db: Database) -> None:
-    world = await make_world(db)
-    await invoice(db, 7, world.ada, "100")
-    async with client_for(db) as client:
-        await call(client, VOID, {"number": 7}, world.admin_token)
-        before = await snapshot_all(db)
-        again = await call(client, VOID, {"number": 7}, world.admin_token)
-    assert (again["__typename"], again["number"]) == ("InvoiceVoid", 7)
     assert await snapshot_all(db) == before
 
 
@@ -744,27 +374,23 @@ async def test_a_revoked_token_is_unauthenticated_at_once(db: Database) -> None:
     assert bola["data"]["viewer"]["id"] == world.bola
 
 
-async def test_revoking_an_unknown_or_another_tenants_session_is_session_not_found(
-    db: Database,
-) -> None:
+async def test_revoking_another_tenants_session_is_session_not_found(db: Database) -> None:
     # given a session of the other tenant
     world = await make_world(db)
     foreign = jti_of(world.stranger_token)
     before = await snapshot_all(db)
     async with client_for(db) as client:
-        # when the demo admin revokes an unknown jti and the other tenant's jti
-        unknown = await call(client, REVOKE, {"jti": "no-such-session"}, world.admin_token)
+        # when the demo admin revokes it
         theirs = await call(client, REVOKE, {"jti": foreign}, world.admin_token)
         # then the other tenant's customer can still use the token
         stranger = await gql(client, VIEWER, token=world.stranger_token)
-    # then both are SessionNotFound alike and nothing was revoked
-    assert unknown == {
+    # then it is SessionNotFound, as for an unknown jti, and nothing was revoked
+    assert theirs == {
         "__typename": "SessionNotFound",
         "message": "Session not found",
         "code": "SESSION_NOT_FOUND",
-        "jti": "no-such-session",
+        "jti": foreign,
     }
-    assert theirs == {**unknown, "jti": foreign}
     assert stranger["data"]["viewer"]["id"] == world.stranger
     assert await snapshot_all(db) == before
 
@@ -819,3 +445,280 @@ async def test_unstorable_text_in_any_mutation_input_is_bad_user_input_and_write
         assert result["data"] is None
         assert error_codes(result) == ["BAD_USER_INPUT"], result
     assert await snapshot_all(db) == before
+
+
+# Every typed refusal: one table a mutation, a row its given, input, union member and data.
+
+Given = Callable[[Database, World], Awaitable[None]]
+Variables = Callable[[World], dict[str, Any]]
+MISSING_CUSTOMER = "cus_" + "0" * 24
+
+
+@dataclass(frozen=True)
+class Refusal:
+    name: str
+    given: Given
+    variables: Variables
+    member: str
+    data: dict[str, Any]
+
+
+async def nothing_more(db: Database, world: World) -> None:
+    """make_world alone."""
+
+
+async def ada_owes_100123(db: Database, world: World) -> None:
+    await invoice(db, 100123, world.ada, "15000")
+
+
+def ada_paid_7(amount: str) -> Given:
+    """Ada's invoice 7 of 100, of which she paid `amount`."""
+
+    async def given(db: Database, world: World) -> None:
+        await invoice(db, 7, world.ada, "100")
+        await make_payment(db, world.ada, 7, amount)
+
+    return given
+
+
+async def ada_7_voided(db: Database, world: World) -> None:
+    await invoice(db, 7, world.ada, "100")
+    await admin.void_invoice(db, DEMO_CLONE, 7)
+
+
+def refusal(name: str, given: Given, variables: Variables, member: str, **data: Any) -> Refusal:
+    return Refusal(name, given, variables, member, data)
+
+
+def invalid(name: str, variables: Variables, field: str, reason: str) -> Refusal:
+    return refusal(
+        name,
+        nothing_more,
+        variables,
+        "InvalidInput",
+        message="Invalid input",
+        code="INVALID_INPUT",
+        field=field,
+        reason=reason,
+    )
+
+
+def customer(name: str, email: str) -> Variables:
+    return lambda world: {"input": {"name": name, "email": email}}
+
+
+def invoice_42(percent: str | None = None, **changes: Any) -> Variables:
+    """Ada's otherwise valid invoice 42 of 100 NGN with `changes`, and an early-payment
+    discount of `percent` until UNTIL when given."""
+
+    def variables(world: World) -> dict[str, Any]:
+        fields = {"number": 42, "customerId": world.ada, "currency": "NGN", "total": "100"}
+        fields.update(changes)
+        if percent is not None:
+            fields["earlyPaymentDiscount"] = {"percent": percent, "until": UNTIL.isoformat()}
+        return {"input": fields}
+
+    return variables
+
+
+def top_up_bola(currency: str, amount: str) -> Variables:
+    return lambda world: {
+        "input": {"customerId": world.bola, "currency": currency, "amount": amount}
+    }
+
+
+CREATE_CUSTOMER_REFUSALS = [
+    refusal(
+        "email taken in the tenant (other case)",
+        nothing_more,
+        customer("Ada Two", "ADA@example.com"),
+        "CustomerEmailTaken",
+        message="A customer with this email already exists",
+        code="CUSTOMER_EMAIL_TAKEN",
+        email="ada@example.com",
+    ),
+    invalid("email without @", customer("Eve", "not-an-email"), "email", "MALFORMED"),
+    invalid("email without a dot", customer("Eve", "eve@nowhere"), "email", "MALFORMED"),
+    invalid("empty email", customer("Eve", ""), "email", "MALFORMED"),
+    invalid("empty name", customer("", "eve@example.com"), "name", "EMPTY"),
+    invalid("blank name", customer("   ", "eve@example.com"), "name", "EMPTY"),
+    invalid("name of 201", customer("E" * 201, "eve@example.com"), "name", "TOO_LONG"),
+]
+
+CREATE_INVOICE_REFUSALS = [
+    refusal(
+        "number taken in the tenant",
+        ada_owes_100123,
+        lambda world: {
+            "input": {"number": 100123, "customerId": world.bola, "currency": "NGN", "total": "1"}
+        },
+        "InvoiceNumberTaken",
+        message="An invoice with this number already exists",
+        code="INVOICE_NUMBER_TAKEN",
+        number=100123,
+    ),
+    refusal(
+        "unknown customer",
+        nothing_more,
+        invoice_42(customerId=MISSING_CUSTOMER),
+        "CustomerNotFound",
+        message="Customer not found",
+        code="CUSTOMER_NOT_FOUND",
+        customerId=MISSING_CUSTOMER,
+    ),
+    refusal(
+        "unknown currency",
+        nothing_more,
+        invoice_42(currency="XYZ"),
+        "CurrencyNotFound",
+        message="Currency not found",
+        code="CURRENCY_NOT_FOUND",
+        currency="XYZ",
+    ),
+    invalid("total 0", invoice_42(total="0"), "total", "NOT_POSITIVE"),
+    invalid("total 0.00", invoice_42(total="0.00"), "total", "NOT_POSITIVE"),
+    invalid("total -5", invoice_42(total="-5"), "total", "NOT_POSITIVE"),
+    invalid("total 10.001", invoice_42(total="10.001"), "total", "TOO_PRECISE"),
+    invalid("JPY 10.5", invoice_42(total="10.5", currency="JPY"), "total", "TOO_PRECISE"),
+    invalid("total 1e16", invoice_42(total="10000000000000000"), "total", "TOO_LARGE"),
+    invalid("number 0", invoice_42(number=0), "number", "OUT_OF_RANGE"),
+    invalid("number -1", invoice_42(number=-1), "number", "OUT_OF_RANGE"),
+    invalid("number -2**31", invoice_42(number=-2147483648), "number", "OUT_OF_RANGE"),
+    *(
+        invalid(
+            f"discount {percent} %",
+            invoice_42(percent=percent),
+            "earlyPaymentDiscount.percent",
+            "OUT_OF_RANGE",
+        )
+        for percent in ["0", "-1", "100", "150", "5.00001"]
+    ),
+]
+
+TOP_UP_REFUSALS = [
+    invalid("USD 0", top_up_bola("USD", "0"), "amount", "NOT_POSITIVE"),
+    invalid("USD -10", top_up_bola("USD", "-10"), "amount", "NOT_POSITIVE"),
+    invalid("NGN -0.01", top_up_bola("NGN", "-0.01"), "amount", "NOT_POSITIVE"),
+    invalid("USD 1.001", top_up_bola("USD", "1.001"), "amount", "TOO_PRECISE"),
+    invalid("JPY 0.5", top_up_bola("JPY", "0.5"), "amount", "TOO_PRECISE"),
+    invalid("NGN 0.001", top_up_bola("NGN", "0.001"), "amount", "TOO_PRECISE"),
+    invalid("USD 1e16", top_up_bola("USD", "10000000000000000"), "amount", "TOO_LARGE"),
+    # Bola's 1000.00 NGN plus this passes the largest balance a wallet may hold.
+    invalid(
+        "NGN over the largest balance",
+        top_up_bola("NGN", "9999999999999.99"),
+        "amount",
+        "TOO_LARGE",
+    ),
+    refusal(
+        "unknown currency",
+        nothing_more,
+        top_up_bola("ABC", "1"),
+        "CurrencyNotFound",
+        message="Currency not found",
+        code="CURRENCY_NOT_FOUND",
+        currency="ABC",
+    ),
+    refusal(
+        "unknown customer",
+        nothing_more,
+        lambda world: {"input": {"customerId": "cus_nobody", "currency": "NGN", "amount": "1"}},
+        "CustomerNotFound",
+        message="Customer not found",
+        code="CUSTOMER_NOT_FOUND",
+        customerId="cus_nobody",
+    ),
+]
+
+VOID_REFUSALS = [
+    refusal(
+        "unknown invoice",
+        nothing_more,
+        lambda world: {"number": 424242},
+        "InvoiceNotFound",
+        message="Invoice not found",
+        code="INVOICE_NOT_FOUND",
+        number=424242,
+    ),
+    refusal(
+        "paid in full",
+        ada_paid_7("100"),
+        lambda world: {"number": 7},
+        "InvoiceAlreadyPaid",
+        message="Invoice already paid",
+        code="INVOICE_ALREADY_PAID",
+        number=7,
+    ),
+    refusal(
+        "partly paid",
+        ada_paid_7("30"),
+        lambda world: {"number": 7},
+        "InvoiceHasPayments",
+        message="An invoice with payments cannot be voided",
+        code="INVOICE_HAS_PAYMENTS",
+        number=7,
+    ),
+    refusal(
+        "voided already",
+        ada_7_voided,
+        lambda world: {"number": 7},
+        "InvoiceVoid",
+        message="Invoice is void",
+        code="INVOICE_VOID",
+        number=7,
+    ),
+]
+
+REVOKE_REFUSALS = [
+    refusal(
+        "unknown jti",
+        nothing_more,
+        lambda world: {"jti": "no-such-session"},
+        "SessionNotFound",
+        message="Session not found",
+        code="SESSION_NOT_FOUND",
+        jti="no-such-session",
+    ),
+]
+
+
+def named(case: Refusal) -> str:
+    return case.name
+
+
+async def refused(db: Database, document: str, case: Refusal) -> None:
+    # given the world and the row's scenery
+    world = await make_world(db)
+    await case.given(db, world)
+    before = await snapshot_all(db)
+    async with client_for(db) as client:
+        # when the admin sends the row's input
+        answer = await call(client, document, case.variables(world), world.admin_token)
+    # then it is the row's union member with its data, and nothing was written
+    assert answer == {"__typename": case.member, **case.data}
+    assert await snapshot_all(db) == before
+
+
+@pytest.mark.parametrize("case", CREATE_CUSTOMER_REFUSALS, ids=named)
+async def test_create_customer_refusals(db: Database, case: Refusal) -> None:
+    await refused(db, CREATE_CUSTOMER, case)
+
+
+@pytest.mark.parametrize("case", CREATE_INVOICE_REFUSALS, ids=named)
+async def test_create_invoice_refusals(db: Database, case: Refusal) -> None:
+    await refused(db, CREATE_INVOICE, case)
+
+
+@pytest.mark.parametrize("case", TOP_UP_REFUSALS, ids=named)
+async def test_top_up_wallet_refusals(db: Database, case: Refusal) -> None:
+    await refused(db, TOP_UP, case)
+
+
+@pytest.mark.parametrize("case", VOID_REFUSALS, ids=named)
+async def test_void_invoice_refusals(db: Database, case: Refusal) -> None:
+    await refused(db, VOID, case)
+
+
+@pytest.mark.parametrize("case", REVOKE_REFUSALS, ids=named)
+async def test_revoke_session_refusals(db: Database, case: Refusal) -> None:
+    await refused(db, REVOKE, case)

@@ -14,32 +14,13 @@ from app.billing import admin
 from app.db.engine import Database
 from tests.support import (
     DEMO_CLONE,
+    PAY,
     client_for,
     invoice,
     make_world,
-    pay_through_graphql,
+    pay_with,
     snapshot,
 )
-
-PAY = """
-mutation Pay($input: PayInvoiceInput!) {
-  payInvoice(input: $input) {
-    __typename
-    ... on PayInvoiceSuccess {
-      payment {
-        amount { amount currency } walletDebit { amount currency } exchangeRate
-        discount { amount currency }
-      }
-      invoice {
-        total { amount currency } amountPaid { amount currency }
-        discountApplied { amount currency } balanceDue { amount currency }
-      }
-      wallet { balance { amount currency } }
-    }
-    ... on Error { code }
-  }
-}
-"""
 
 # An amount written into the document itself, not passed as a variable.
 PAY_LITERAL = """
@@ -133,9 +114,9 @@ async def test_a_plain_decimal_string_is_accepted(db: Database, amount: str) -> 
     # given Ada's invoice of 15000
     token = await given_invoice_100123(db)
     # when she pays an amount written as a plain decimal string
-    request = {"invoiceNumber": 100123, "currency": "NGN", "amount": amount}
+    request = {"amount": amount}
     async with client_for(db) as client:
-        answer = await pay_through_graphql(client, PAY, token, request)
+        answer = await pay_with(client, token, 100123, **request)
     # then 5000.00 is paid
     assert answer["__typename"] == "PayInvoiceSuccess", answer
     assert answer["payment"]["amount"] == {"amount": "5000.00", "currency": "NGN"}
@@ -191,9 +172,9 @@ async def test_decimal_outputs_have_exactly_the_currencys_decimals(
         await admin.top_up_wallet(db, DEMO_CLONE, world.ada, currency, Decimal(top_up))
     await invoice(db, 100123, world.ada, total, currency)
     # when she pays part of it
-    request = {"invoiceNumber": 100123, "currency": currency, "amount": amount}
+    request = {"currency": currency, "amount": amount}
     async with client_for(db) as client:
-        answer = await pay_through_graphql(client, PAY, world.ada_token, request)
+        answer = await pay_with(client, world.ada_token, 100123, **request)
     # then every amount is a string with exactly the currency's decimals
     assert answer["__typename"] == "PayInvoiceSuccess", answer
     assert money_amounts(answer) == {currency: expected}
@@ -206,14 +187,9 @@ async def test_a_tiny_exchange_rate_goes_out_as_a_plain_decimal_string(db: Datab
     await admin.top_up_wallet(db, DEMO_CLONE, world.ada, "USD", Decimal("100000"))
     await invoice(db, 100123, world.ada, "0.01")
     # when she pays it from USD at 0.0000001 NGN per USD
-    request = {
-        "invoiceNumber": 100123,
-        "currency": "NGN",
-        "walletCurrency": "USD",
-        "exchangeRate": "0.0000001",
-    }
+    request = {"walletCurrency": "USD", "exchangeRate": "0.0000001"}
     async with client_for(db) as client:
-        answer = await pay_through_graphql(client, PAY, world.ada_token, request)
+        answer = await pay_with(client, world.ada_token, 100123, **request)
     # then the rate comes back as it went in, never in exponent form like "1E-7"
     assert answer["__typename"] == "PayInvoiceSuccess", answer
     assert answer["payment"]["exchangeRate"] == "0.0000001"

@@ -86,6 +86,12 @@ GRAPHIQL_INTROSPECTION = get_introspection_query(
 )
 PRODUCTION: dict[str, Any] = {"environment": "production", "graphiql": False}
 GRAPHIQL_ON: dict[str, Any] = {"environment": "production", "graphiql": True}
+# A development server, a production one, and a production one with GRAPHIQL=on.
+MODES: dict[str, dict[str, Any]] = {
+    "development": {},
+    "production": PRODUCTION,
+    "production+graphiql": GRAPHIQL_ON,
+}
 
 
 def a_payment(amount: str = "100") -> dict[str, Any]:
@@ -358,11 +364,7 @@ async def test_production_does_not_suggest_names_unless_graphiql_is_on(db: Datab
     # given a development server, a production one, and a production one with GRAPHIQL=on
     world = await make_world(db)
     messages: dict[str, list[str]] = {}
-    for name, settings in {
-        "development": {},
-        "production": PRODUCTION,
-        "production+graphiql": GRAPHIQL_ON,
-    }.items():
+    for name, settings in MODES.items():
         async with client_for(db, **settings) as client:
             # when a client misspells a field, an argument, an enum value, a type, an input
             messages[name] = await messages_for_mistakes(client, world.ada_token)
@@ -378,11 +380,7 @@ async def test_production_does_not_suggest_names_unless_graphiql_is_on(db: Datab
 async def test_graphiql_is_served_in_development_only(db: Database) -> None:
     # given development, production, and production with GRAPHIQL=on
     pages: dict[str, httpx.Response] = {}
-    for name, settings in {
-        "development": {},
-        "production": PRODUCTION,
-        "production+graphiql": GRAPHIQL_ON,
-    }.items():
+    for name, settings in MODES.items():
         async with client_for(db, **settings) as client:
             # when a browser opens /graphql
             pages[name] = await client.get("/graphql", headers={"Accept": "text/html"})

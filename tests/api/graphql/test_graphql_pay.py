@@ -3,24 +3,7 @@
 from __future__ import annotations
 
 from app.db.engine import Database
-from tests.support import client_for, gql, invoice, make_world, snapshot
-
-PAY = """
-mutation Pay($input: PayInvoiceInput!) {
-  payInvoice(input: $input) {
-    __typename
-    ... on PayInvoiceSuccess {
-      replayed
-      payment { id amount { amount currency } walletDebit { amount currency } exchangeRate }
-      invoice { number status balanceDue { amount } payments { id amount { amount } } }
-      wallet { currency balance { amount } }
-    }
-    ... on Error { message code }
-    ... on InsufficientFunds { balance { amount } required { amount } }
-    ... on WrongAmount { reason balanceDue { amount } }
-  }
-}
-"""
+from tests.support import PAY, client_for, gql, invoice, make_world, snapshot
 
 
 async def test_a_customer_pays_invoice_100123_in_two_parts(db: Database) -> None:
@@ -65,6 +48,6 @@ async def test_insufficient_funds_writes_nothing(db: Database) -> None:
         )
     error = result["data"]["payInvoice"]
     assert error["__typename"] == "InsufficientFunds"
-    assert error["balance"] == {"amount": "1000.00"}
-    assert error["required"] == {"amount": "2500.00"}
+    assert error["balance"] == {"amount": "1000.00", "currency": "NGN"}
+    assert error["required"] == {"amount": "2500.00", "currency": "NGN"}
     assert await snapshot(db) == before

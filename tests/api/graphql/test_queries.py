@@ -16,6 +16,7 @@ from tests.support import (
     invoice,
     make_payment,
     make_world,
+    pay_with,
 )
 
 VIEWER = """
@@ -61,15 +62,6 @@ query Invoices($status: InvoiceStatus, $first: Int, $after: String) {
 }
 """
 
-PAY = """
-mutation Pay($input: PayInvoiceInput!) {
-  payInvoice(input: $input) {
-    __typename
-    ... on PayInvoiceSuccess { payment { id } }
-    ... on Error { code }
-  }
-}
-"""
 
 PAYMENT = """
 query Payment($id: ID!) {
@@ -269,22 +261,16 @@ async def test_payment_by_id_shows_its_details(db: Database) -> None:
     world = await make_world(db)
     await invoice(db, 100123, world.ada, "15000")
     async with client_for(db) as client:
-        paid = await gql(
+        paid = await pay_with(
             client,
-            PAY,
-            {
-                "input": {
-                    "invoiceNumber": 100123,
-                    "currency": "NGN",
-                    "amount": "2500",
-                    "reference": "ref-1",
-                    "memo": "first part",
-                    "accountingCode": "4000-01",
-                }
-            },
             world.ada_token,
+            100123,
+            amount="2500",
+            reference="ref-1",
+            memo="first part",
+            accountingCode="4000-01",
         )
-        payment_id = paid["data"]["payInvoice"]["payment"]["id"]
+        payment_id = paid["payment"]["id"]
         # when she reads the payment by its id
         result = await gql(client, PAYMENT, {"id": payment_id}, world.ada_token)
     # then every field is there, with its invoice and wallet

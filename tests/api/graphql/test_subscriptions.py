@@ -28,6 +28,7 @@ from tests.support import (
     DEMO_CLONE,
     INVOICE_UPDATED,
     OTHER_CLONE,
+    PAY,
     PAYMENTS,
     SILENCE_SECONDS,
     WALLET_UPDATED,
@@ -46,15 +47,6 @@ from tests.support import (
 
 INVOICE_QUERY = "query Invoice($number: Int!) { invoice(number: $number) { number } }"
 
-PAY = """
-mutation Pay($input: PayInvoiceInput!) {
-  payInvoice(input: $input) {
-    __typename
-    ... on PayInvoiceSuccess { payment { id } }
-    ... on Error { code }
-  }
-}
-"""
 
 TOO_DEEP = """
 subscription {

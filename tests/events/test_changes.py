@@ -19,8 +19,8 @@ from app.db.models import Customer, Invoice, Payment, Wallet
 from app.db.uow import UnitOfWork
 from app.events import shapes
 from app.payments import PayInvoice, pay_invoice
-from tests.events.test_outbox import given_endpoint, rows
 from tests.support import DEMO_CLONE, World, invoice, make_payment, make_world
+from tests.support.events import given_endpoint, rows
 
 
 async def events_after(db: Database, seq: int) -> list[tuple[str, str, dict[str, Any]]]:

@@ -11,7 +11,6 @@ object with --json. Progress goes to stderr, on a terminal.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import json
 import logging
@@ -21,9 +20,9 @@ import re
 import signal
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import uvicorn
 from sqlalchemy import exc, make_url
@@ -34,6 +33,7 @@ from app.billing import admin
 from app.cli import helptext as cli_help
 from app.cli import output as cli_output
 from app.cli import webhooks as cli_webhooks
+from app.cli.database import run_with_database as _run
 from app.config import BadSetting, ConfigError, Settings
 from app.db.engine import Database
 from app.db.migrate import current_revision, upgrade
@@ -86,17 +86,6 @@ def _decimal(value: str) -> Decimal:
     if not DECIMAL_TEXT.fullmatch(value):
         raise argparse.ArgumentTypeError(f"{value!r} is not a decimal amount such as 12.50")
     return Decimal(value)
-
-
-def _run(work: Callable[[Database], Coroutine[Any, Any, T]], settings: Settings) -> T:
-    async def with_database() -> T:
-        db = Database(settings.database_url)
-        try:
-            return await work(db)
-        finally:
-            await db.dispose()
-
-    return asyncio.run(with_database())
 
 
 def _safe_url(url: str) -> str:

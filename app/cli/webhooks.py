@@ -8,9 +8,9 @@ import argparse
 import asyncio
 import json
 import signal
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import TypeVar
 
+from app.cli.database import run_with_database as _run
 from app.config import Settings
 from app.db.engine import Database
 from app.kit.console import table
@@ -18,17 +18,6 @@ from app.webhooks import endpoints
 from app.webhooks.dispatcher import Dispatcher
 
 T = TypeVar("T")
-
-
-def _run(work: Callable[[Database], Coroutine[Any, Any, T]], settings: Settings) -> T:
-    async def with_database() -> T:
-        db = Database(settings.database_url)
-        try:
-            return await work(db)
-        finally:
-            await db.dispose()
-
-    return asyncio.run(with_database())
 
 
 def _when(value: object) -> str:

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from decimal import Decimal
 
-from app import errors
+from app.kit.text import check_lengths
 
 
 @dataclass(frozen=True)
@@ -38,11 +38,7 @@ class PayInvoice:
             "currency": (self.currency, 16),
             "walletCurrency": (self.wallet_currency, 16),
         }
-        for name, (value, limit) in limits.items():
-            if value is not None and len(value) > limit:
-                raise errors.InvalidRequest(name, "TOO_LONG")
-        if self.idempotency_key is not None and not self.idempotency_key.strip():
-            raise errors.InvalidRequest("idempotencyKey", "EMPTY")
+        check_lengths(limits, self.idempotency_key)
 
     def fingerprint(self) -> str:
         """Hash of every parameter that decides the outcome (not the key itself)."""

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from decimal import Decimal
 
-from app import errors
+from app.kit.text import check_lengths
 
 # Whose idempotency keys refunds use: a key is shared by every admin of the tenant (two
 # operators retrying one refund with one key refund once), and apart from any customer's
@@ -33,11 +33,7 @@ class RefundPayment:
             "reason": (self.reason, 200),
             "idempotencyKey": (self.idempotency_key, 200),
         }
-        for name, (value, limit) in limits.items():
-            if value is not None and len(value) > limit:
-                raise errors.InvalidRequest(name, "TOO_LONG")
-        if self.idempotency_key is not None and not self.idempotency_key.strip():
-            raise errors.InvalidRequest("idempotencyKey", "EMPTY")
+        check_lengths(limits, self.idempotency_key)
 
     def fingerprint(self) -> str:
         """Hash of every parameter that decides the outcome (not the key itself); its

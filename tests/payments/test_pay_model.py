@@ -101,6 +101,7 @@ OUTCOMES_EVERY_RUN_REACHES = {
     "refunded whole",
     "refunded in part",
     "refunded across currencies",
+    "refund credit rounded down",
     "refunded with discount",
     "refund replayed success",
     "refund replayed error",
@@ -326,6 +327,9 @@ rates = st.one_of(
         lambda n, places: Decimal(n).scaleb(-places), st.integers(1, 10**8), st.integers(4, 8)
     ),
 )
+# Rates a wallet topped up for the whole debit can pay at (DESIGN: invoice units per
+# wallet unit), with a remainder to round for most amounts.
+FUNDED_RATES = [Decimal("1500"), Decimal("3"), Decimal("0.3"), Decimal("7.77")]
 # A discount's percent and its deadline in hours from now, or no discount.
 terms = st.tuples(percents, st.integers(-24, 72)) | st.none()
 # Never valid: a rate must be positive.
@@ -696,8 +700,11 @@ class PaymentModel(RuleBasedStateMachine):
         ids = list(self.made)
         left = [i for i in ids if self.made[i].refundable > 0]
         discounted = [i for i in left if self.made[i].discount]
+        across = [i for i in left if self.made[i].debit != self.made[i].amount]
         elsewhere = [MISSING_PAYMENT, self.env.foreign_payment]
-        payment_id = data.draw(st.sampled_from(left * 6 + discounted * 6 + ids * 2 + elsewhere))
+        payment_id = data.draw(
+            st.sampled_from(left * 6 + discounted * 6 + across * 6 + ids * 2 + elsewhere)
+        )
         made = self.made.get(payment_id)
         currency = "NGN" if made is None else self.invoices[made.number].currency
         refundable = 0 if made is None else made.refundable
@@ -724,13 +731,15 @@ class PaymentModel(RuleBasedStateMachine):
             )
         )
 
-    def make_refundable(self, data: st.DataObject) -> None:
-        """Mostly, when nothing is left to refund, a customer first pays the whole balance of
-        an open invoice (with its discount if open) from a wallet funded for it: most
-        examples pay once at most, and a refund rule would seldom find anything to refund."""
-        if any(made.refundable for made in self.made.values()) or not self.open_invoices():
-            return
-        if data.draw(st.integers(0, 3)) == 0:
+    def make_refundable(self, data: st.DataObject, across: bool = False) -> None:
+        """Mostly, when nothing is left to refund (`across`: across currencies), a customer
+        first pays the whole balance of an open invoice (with its discount if open; from a
+        wallet of another currency if `across`) from a wallet funded for it: most examples
+        pay once at most, and a refund rule would seldom find anything to refund."""
+        refundable = [m for m in self.made.values() if m.refundable]
+        if across:
+            refundable = [m for m in refundable if m.debit != m.amount]
+        if refundable or not self.open_invoices() or data.draw(st.integers(0, 3)) == 0:
             return
         numbers = self.open_invoices()
         discountable = [n for n in numbers if self.invoices[n].discount_open(self.clock)]
@@ -738,10 +747,43 @@ class PaymentModel(RuleBasedStateMachine):
         invoice = self.invoices[invoice_number]
         discount = invoice.discount_open(self.clock) and data.draw(st.integers(0, 3)) > 0
         payable = invoice.balance_due - (invoice.discount() if discount else 0)
-        wallet = (invoice.owner, invoice.currency)
-        if self.wallets.get(wallet, 0) < payable:
-            self.top_up_wallet(invoice.owner, invoice.currency, payable)
-        self.pay(Request(invoice.owner, invoice_number, invoice.currency, discount=discount))
+        currency, rate = invoice.currency, None
+        if across:
+            others = [c for c in CURRENCIES if c != invoice.currency]
+            currency = data.draw(st.sampled_from(others))
+            rate = data.draw(st.sampled_from(FUNDED_RATES))
+        debit = wallet_debit(payable, invoice.currency, currency, rate or Decimal(1))
+        if self.wallets.get((invoice.owner, currency), 0) < debit:
+            self.top_up_wallet(invoice.owner, currency, debit)
+        self.pay(
+            Request(
+                invoice.owner,
+                invoice_number,
+                invoice.currency,
+                wallet_currency=None if rate is None else currency,
+                rate=rate,
+                discount=discount,
+            )
+        )
+
+    @precondition(lambda self: self.made or self.open_invoices())
+    @rule(data=st.data())
+    def refund_part(self, data: st.DataObject) -> None:
+        """Part of a payment across currencies (mostly), then perhaps the rest: the wallet
+        credit of each part is rounded down, and the parts add up to the debit."""
+        self.count("steps")
+        self.make_refundable(data, across=True)
+        left = [i for i, m in self.made.items() if m.refundable]
+        across = [i for i in left if self.made[i].debit != self.made[i].amount]
+        if not left:
+            return
+        payment_id = data.draw(st.sampled_from(across * 4 + left))
+        made = self.made[payment_id]
+        currency = self.invoices[made.number].currency
+        for _ in range(data.draw(st.integers(1, 3))):
+            minor = data.draw(st.integers(1, max(made.refundable, 1)))
+            request = RefundRequest(payment_id, major(minor, currency), key=self.draw_key(data))
+            self.refund_payment(request)
 
     @precondition(lambda self: self.refunds_sent)
     @rule(data=st.data())
@@ -1087,6 +1129,8 @@ class PaymentModel(RuleBasedStateMachine):
         self.count("refunded whole" if made.refundable == 0 else "refunded in part")
         if made.wallet_currency != invoice.currency:
             self.count("refunded across currencies")
+        if made.debit * made.refunded % made.amount:
+            self.count("refund credit rounded down")
         if made.discount:
             self.count("refunded with discount")
 

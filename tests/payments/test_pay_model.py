@@ -56,7 +56,7 @@ from tests.support.figures import report
 # (9 on average) fit about three minutes on a busy two-core machine. PAY_MODEL_EXAMPLES
 # runs more (fewer may no longer reach every outcome: see the end of the test).
 EXAMPLES_PER_BACKEND = int(os.environ.get("PAY_MODEL_EXAMPLES", "250"))
-STEPS_PER_EXAMPLE = 14
+STEPS_PER_EXAMPLE = 12
 SETTINGS = settings(
     max_examples=EXAMPLES_PER_BACKEND,
     stateful_step_count=STEPS_PER_EXAMPLE,

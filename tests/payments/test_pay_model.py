@@ -1,14 +1,18 @@
-"""payInvoice against a model, on both backends: Hypothesis drives top-ups, new invoices,
-payments (full, partial, across currencies, with the early-payment discount), voids, a
-moving clock, and replays and reuses of idempotency keys, while an in-memory model of the
-tenant's wallets, invoices and keys predicts the outcome of every call: a success and what
-it settles and debits, or which DomainError with which data. After every step the database
-must equal the model; after every example `verify_ledger` must find nothing.
+"""payInvoice and refundPayment against a model, on both backends: Hypothesis drives
+top-ups, new invoices, payments (full, partial, across currencies, with the early-payment
+discount), refunds of them (whole, partial, discounted, cross-currency, with a stale
+`expectedRefundable`, of missing or another tenant's payments), voids, a moving clock, and
+replays and reuses of idempotency keys (customers' and the admins'), while an in-memory
+model of the tenant's wallets, invoices, payments and keys predicts the outcome of every
+call: a success and what it settles, debits or credits, or which DomainError with which
+data. After every step the database must equal the model; after every example
+`verify_ledger` must find nothing.
 
-The model follows DESIGN.md, not app/payments/service.py: the checks in the table's order, the
-wallet debit as amount / rate rounded up to the wallet currency's minor unit (integer
-arithmetic on the rate's exact ratio, never a float), and idempotency keys bound to the
-parameters of their first request, whose outcome (success or error) they replay.
+The model follows DESIGN.md, not app/payments/service.py or app/refunds: the checks in the
+table's order, the wallet debit as amount / rate rounded up to the wallet currency's minor
+unit (integer arithmetic on the rate's exact ratio, never a float), a refund's credit as
+floor(D * R / A) in all, and idempotency keys bound to the parameters of their first
+request, whose outcome (success or error) they replay.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from app.db.uow import UnitOfWork
 from app.kit.money import MAX_MINOR
 from app.ledger.verify import verify_ledger
 from app.payments import PayInvoice, PaymentReceipt, pay_invoice
+from app.refunds import RefundPayment, RefundResult, refund_payment
 from tests.support.figures import report
 
 # 250 examples per backend (500 in all; Hypothesis runs some 20 % more) of at most 12 steps
@@ -93,7 +98,22 @@ OUTCOMES_EVERY_RUN_REACHES = {
     "InsufficientFunds",
     "IdempotencyKeyReused",
     "voided",
+    "refunded whole",
+    "refunded in part",
+    "refunded across currencies",
+    "refund credit rounded down",
+    "refunded with discount",
+    "refund replayed success",
+    "refund replayed error",
+    "refund PaymentNotFound",
+    "refund RefundExceedsRefundable",
+    "refund WrongAmount",
+    "refund STALE_REFUNDABLE",
+    "refund PARTIAL_REFUND_OF_DISCOUNTED_PAYMENT",
+    "refund IdempotencyKeyReused",
+    "paid again after a refund",
 }
+MISSING_PAYMENT = "pay_" + "0" * 24
 
 
 def major(minor: int, currency: str) -> Decimal:
@@ -208,8 +228,49 @@ class AnyWrongAmount:
     balance_due: int
 
 
-Expected = Paid | AnyWrongAmount | errors.DomainError
-Outcome = PaymentReceipt | errors.DomainError
+@dataclass
+class ModelPayment:
+    """A payment the model saw succeed, and what its refunds gave back so far."""
+
+    who: int
+    number: int
+    amount: int
+    debit: int
+    wallet_currency: str
+    discount: int
+    refunded: int = 0
+    credited: int = 0
+
+    @property
+    def refundable(self) -> int:
+        return self.amount - self.refunded
+
+
+@dataclass(frozen=True)
+class RefundRequest:
+    """One refundPayment call by an admin of the tenant."""
+
+    payment_id: str
+    amount: Decimal | None = None
+    reason: str | None = None
+    expected: Decimal | None = None
+    key: str | None = None
+
+    def params(self) -> tuple[object, ...]:
+        """What makes two refunds "the same parameters" (decimals compare by value)."""
+        return ("refund", self.payment_id, self.amount, self.reason, self.expected)
+
+
+@dataclass(frozen=True)
+class Refunded:
+    """A predicted refund: minor units of the invoice currency, and of the wallet's."""
+
+    amount: int
+    credit: int
+
+
+Expected = Paid | Refunded | AnyWrongAmount | errors.DomainError
+Outcome = PaymentReceipt | RefundResult | errors.DomainError
 
 
 @dataclass(frozen=True)
@@ -226,6 +287,8 @@ class Environment:
     runner: asyncio.Runner
     db: Database
     reader: AsyncConnection
+    # A payment of a tenant no example uses: another tenant's, refused as a missing one.
+    foreign_payment: str = ""
     counts: Counter[str] = field(default_factory=Counter)
 
     def run(self, awaitable: Any) -> Any:
@@ -264,6 +327,9 @@ rates = st.one_of(
         lambda n, places: Decimal(n).scaleb(-places), st.integers(1, 10**8), st.integers(4, 8)
     ),
 )
+# Rates a wallet topped up for the whole debit can pay at (DESIGN: invoice units per
+# wallet unit), with a remainder to round for most amounts.
+FUNDED_RATES = [Decimal("1500"), Decimal("3"), Decimal("0.3"), Decimal("7.77")]
 # A discount's percent and its deadline in hours from now, or no discount.
 terms = st.tuples(percents, st.integers(-24, 72)) | st.none()
 # Never valid: a rate must be positive.
@@ -286,7 +352,11 @@ class PaymentModel(RuleBasedStateMachine):
         self.keys: dict[tuple[int, str], KeyRecord] = {}
         self.sent: list[Request] = []  # requests that carried a key
         self.payments: dict[str, tuple[object, ...]] = {}  # id -> the payment's row
-        self.wallet_entries = 0  # one per top-up and one per payment
+        self.made: dict[str, ModelPayment] = {}  # id -> what a refund may give back
+        self.refunds: dict[str, tuple[object, ...]] = {}  # id -> the refund's row
+        self.refund_keys: dict[str, KeyRecord] = {}  # the admins' keys, apart from customers'
+        self.refunds_sent: list[RefundRequest] = []  # refunds that carried a key
+        self.wallet_entries = 0  # one per top-up, payment and refund
         self.clock = START
         self.fresh_keys = 0
 
@@ -307,8 +377,10 @@ class PaymentModel(RuleBasedStateMachine):
     def customer_id(self, who: int) -> str:
         return self.ghost if who == GHOST else self.customers[who]
 
-    def draw_key(self, data: st.DataObject) -> str | None:
-        choice = data.draw(st.sampled_from(["none", "none", "pool", "fresh"]))
+    def draw_key(
+        self, data: st.DataObject, choices: tuple[str, ...] = ("none", "none", "pool", "fresh")
+    ) -> str | None:
+        choice = data.draw(st.sampled_from(choices))
         if choice == "pool":
             return data.draw(st.sampled_from(KEYS))
         if choice == "fresh":
@@ -615,6 +687,134 @@ class PaymentModel(RuleBasedStateMachine):
             changes.append({"amount": None})
         self.pay(dataclasses.replace(request, **data.draw(st.sampled_from(changes))))
 
+    # --- refund rules --------------------------------------------------------------------
+
+    @precondition(lambda self: self.made or self.open_invoices())
+    @rule(data=st.data())
+    def refund(self, data: st.DataObject) -> None:
+        """All that is left (named or left out), part of it, just over it, nothing, or a
+        decimal too many; now and then with a stale `expectedRefundable`, or of a payment
+        that is missing or another tenant's."""
+        self.count("steps")
+        self.make_refundable(data)
+        ids = list(self.made)
+        left = [i for i in ids if self.made[i].refundable > 0]
+        discounted = [i for i in left if self.made[i].discount]
+        across = [i for i in left if self.made[i].debit != self.made[i].amount]
+        elsewhere = [MISSING_PAYMENT, self.env.foreign_payment]
+        payment_id = data.draw(
+            st.sampled_from(left * 6 + discounted * 6 + across * 6 + ids * 2 + elsewhere)
+        )
+        made = self.made.get(payment_id)
+        currency = "NGN" if made is None else self.invoices[made.number].currency
+        refundable = 0 if made is None else made.refundable
+        minor = data.draw(
+            st.none()
+            | st.just(refundable)
+            | st.integers(1, max(refundable, 1))
+            | st.sampled_from([refundable + 1, 0, -1])
+        )
+        amount = None if minor is None else major(minor, currency)
+        if amount is not None and data.draw(st.integers(0, 9)) == 0:
+            amount += Decimal(5).scaleb(-EXPONENTS[currency] - 1)
+        guards = [refundable, refundable, refundable - 1, refundable + 1]
+        self.refund_payment(
+            RefundRequest(
+                payment_id,
+                amount,
+                reason=data.draw(texts),
+                expected=data.draw(
+                    st.none() | st.sampled_from(guards).map(lambda m: major(m, currency))
+                ),
+                # Mostly keyed, and mostly from the pool: a later refund meets the key.
+                key=self.draw_key(data, ("none", "pool", "pool", "fresh")),
+            )
+        )
+
+    def make_refundable(self, data: st.DataObject, across: bool = False) -> None:
+        """Mostly, when nothing is left to refund (`across`: across currencies), a customer
+        first pays the whole balance of an open invoice (with its discount if open; from a
+        wallet of another currency if `across`) from a wallet funded for it: most examples
+        pay once at most, and a refund rule would seldom find anything to refund."""
+        refundable = [m for m in self.made.values() if m.refundable]
+        if across:
+            refundable = [m for m in refundable if m.debit != m.amount]
+        if refundable or not self.open_invoices() or data.draw(st.integers(0, 3)) == 0:
+            return
+        numbers = self.open_invoices()
+        discountable = [n for n in numbers if self.invoices[n].discount_open(self.clock)]
+        invoice_number = data.draw(st.sampled_from(discountable * 3 + numbers))
+        invoice = self.invoices[invoice_number]
+        discount = invoice.discount_open(self.clock) and data.draw(st.integers(0, 3)) > 0
+        payable = invoice.balance_due - (invoice.discount() if discount else 0)
+        currency, rate = invoice.currency, None
+        if across:
+            others = [c for c in CURRENCIES if c != invoice.currency]
+            currency = data.draw(st.sampled_from(others))
+            rate = data.draw(st.sampled_from(FUNDED_RATES))
+        debit = wallet_debit(payable, invoice.currency, currency, rate or Decimal(1))
+        if self.wallets.get((invoice.owner, currency), 0) < debit:
+            self.top_up_wallet(invoice.owner, currency, debit)
+        self.pay(
+            Request(
+                invoice.owner,
+                invoice_number,
+                invoice.currency,
+                wallet_currency=None if rate is None else currency,
+                rate=rate,
+                discount=discount,
+            )
+        )
+
+    @precondition(lambda self: self.made or self.open_invoices())
+    @rule(data=st.data())
+    def refund_part(self, data: st.DataObject) -> None:
+        """Part of a payment across currencies (mostly), then perhaps the rest: the wallet
+        credit of each part is rounded down, and the parts add up to the debit."""
+        self.count("steps")
+        self.make_refundable(data, across=True)
+        left = [i for i, m in self.made.items() if m.refundable]
+        across = [i for i in left if self.made[i].debit != self.made[i].amount]
+        if not left:
+            return
+        payment_id = data.draw(st.sampled_from(across * 4 + left))
+        made = self.made[payment_id]
+        currency = self.invoices[made.number].currency
+        for _ in range(data.draw(st.integers(1, 3))):
+            minor = data.draw(st.integers(1, max(made.refundable, 1)))
+            request = RefundRequest(payment_id, major(minor, currency), key=self.draw_key(data))
+            self.refund_payment(request)
+
+    @precondition(lambda self: self.refunds_sent)
+    @rule(data=st.data())
+    def refund_again(self, data: st.DataObject) -> None:
+        """A refund with a key again: the same (its decimals perhaps written differently),
+        or one parameter changed (mostly of a payment with something left to refund, where
+        the change alone decides)."""
+        self.count("steps")
+        refundable = [
+            r
+            for r in self.refunds_sent
+            if r.payment_id in self.made and self.made[r.payment_id].refundable
+        ]
+        request = data.draw(st.sampled_from(refundable * 3 + self.refunds_sent))
+        made = self.made.get(request.payment_id)
+        currency = "NGN" if made is None else self.invoices[made.number].currency
+        one_minor = Decimal(1).scaleb(-EXPONENTS[currency])
+        changes: list[dict[str, Any]] = [
+            {},  # a replay
+            {},
+            {"amount": one_minor if request.amount != one_minor else 2 * one_minor},
+            {"amount": None if request.amount is not None else one_minor},
+            {"reason": (request.reason or "") + "!"},
+            {"expected": None if request.expected is not None else one_minor},
+            {"payment_id": data.draw(st.sampled_from([*self.made, MISSING_PAYMENT]))},
+        ]
+        change = data.draw(st.sampled_from(changes))
+        if not change and request.amount is not None and data.draw(st.booleans()):
+            change = {"amount": request.amount.quantize(Decimal("1E-6"))}
+        self.refund_payment(dataclasses.replace(request, **change))
+
     # --- the model -----------------------------------------------------------------------
 
     def pay(self, request: Request) -> None:
@@ -737,9 +937,11 @@ class PaymentModel(RuleBasedStateMachine):
             )
         return Paid(amount=amount, discount=discount, debit=debit, rate=rate or Decimal(1))
 
-    def expect(self, expected: Expected, outcome: Outcome) -> None:
-        if isinstance(expected, Paid):
-            assert isinstance(outcome, PaymentReceipt), (expected, outcome)
+    def expect(self, expected: Expected, outcome: Outcome, prefix: str = "") -> None:
+        """`prefix` names the call in the counts ("refund ")."""
+        if isinstance(expected, Paid | Refunded):
+            success = PaymentReceipt if isinstance(expected, Paid) else RefundResult
+            assert isinstance(outcome, success), (expected, outcome)
             assert outcome.replayed is False
             return
         assert isinstance(outcome, errors.DomainError), (expected, outcome)
@@ -751,21 +953,27 @@ class PaymentModel(RuleBasedStateMachine):
                 expected.currency,
                 expected.balance_due,
             ), (expected, outcome)
+            self.count(prefix + outcome.reason)
         else:
             assert outcome == expected, (expected, outcome)
-        self.count(type(outcome).__name__)
+        self.count(prefix + type(outcome).__name__)
 
-    def expect_replay(self, first: Outcome, outcome: Outcome) -> None:
-        """DESIGN: the first outcome again, marked replayed, and nothing moves."""
+    def expect_replay(self, first: Outcome, outcome: Outcome, prefix: str = "") -> None:
+        """DESIGN: the first outcome again, marked replayed, and nothing moves (a refund
+        replayed names what it did: its rows are not read again)."""
         if isinstance(first, PaymentReceipt):
             assert outcome == dataclasses.replace(first, replayed=True), (first, outcome)
             self.count("replayed success")
+        elif isinstance(first, RefundResult):
+            again = dataclasses.replace(first, replayed=True, rows=None)
+            assert outcome == again, (first, outcome)
+            self.count("refund replayed success")
         else:
             assert isinstance(outcome, errors.DomainError), (first, outcome)
             assert type(outcome) is type(first), (first, outcome)
             assert outcome == first, (first, outcome)
             assert outcome.replayed is True
-            self.count("replayed error")
+            self.count(prefix + "replayed error")
 
     def settle(self, request: Request, paid: Paid, receipt: PaymentReceipt) -> None:
         invoice = self.invoices[request.number]
@@ -800,11 +1008,131 @@ class PaymentModel(RuleBasedStateMachine):
             request.accounting_code,
             request.key,
         )
+        self.made[receipt.payment_id] = ModelPayment(
+            request.who, request.number, paid.amount, paid.debit, wallet_currency, paid.discount
+        )
         self.count("paid")
+        if any(m.number == request.number and m.refunded for m in self.made.values()):
+            self.count("paid again after a refund")
         if wallet_currency != invoice.currency:
             self.count("paid across currencies")
         if paid.discount:
             self.count("paid with discount")
+
+    def refund_payment(self, request: RefundRequest) -> None:
+        self.count("calls")
+        command = RefundPayment(
+            tenant_id=self.tenant,
+            payment_id=request.payment_id,
+            amount=request.amount,
+            reason=request.reason,
+            expected_refundable=request.expected,
+            idempotency_key=request.key,
+        )
+        outcome: Outcome = self.attempt(refund_payment(self.env.db, command, now=self.clock))
+        key = request.key
+        if key is not None:
+            self.refunds_sent.append(request)
+        # The admins' keys: nothing a customer's key of the same name did matters here.
+        record = None if key is None else self.refund_keys.get(key)
+        if record is not None and record.params == request.params():
+            self.expect_replay(record.outcome, outcome, "refund ")
+            return
+        expected = self.predict_refund(request)
+        if record is not None and isinstance(expected, Refunded):
+            assert key is not None
+            expected = errors.IdempotencyKeyReused(key=key)
+        self.expect(expected, outcome, "refund ")
+        if isinstance(expected, Refunded):
+            assert isinstance(outcome, RefundResult)
+            self.give_back(request, expected, outcome)
+        if key is not None and record is None:
+            self.refund_keys[key] = KeyRecord(request.params(), outcome)
+
+    def predict_refund(self, request: RefundRequest) -> Expected:
+        """DESIGN's order: the payment in the tenant, then the amount (more than the
+        refundable; else not positive or too precise), then the guards (a stale
+        `expectedRefundable`, part of a discounted payment), and the caller puts a reused
+        key last. The order of reasons inside one WrongAmount is not part of the contract."""
+        made = self.made.get(request.payment_id)
+        if made is None:
+            return errors.PaymentNotFound(payment_id=request.payment_id)
+        invoice = self.invoices[made.number]
+        currency = invoice.currency
+        refundable = made.refundable
+        exceeds = errors.RefundExceedsRefundable(currency=currency, refundable=refundable)
+        if refundable <= 0:
+            return exceeds
+        amount: int | None = refundable
+        reasons: set[str] = set()
+        if request.amount is not None:
+            if request.amount > major(refundable, currency):
+                return exceeds
+            amount = exact_minor(request.amount, currency)
+            if request.amount <= 0:
+                reasons.add("NOT_POSITIVE")
+            if amount is None:
+                reasons.add("TOO_PRECISE")
+        if not reasons:
+            if request.expected is not None and request.expected != major(refundable, currency):
+                reasons.add("STALE_REFUNDABLE")
+            if made.discount and amount != refundable:
+                reasons.add("PARTIAL_REFUND_OF_DISCOUNTED_PAYMENT")
+        if reasons:
+            return AnyWrongAmount(frozenset(reasons), currency, invoice.balance_due)
+        assert amount is not None
+        # DESIGN: refunds totalling R of a payment of A that debited D credit floor(D*R/A).
+        credited = made.debit * (made.refunded + amount) // made.amount
+        return Refunded(amount=amount, credit=credited - made.credited)
+
+    def give_back(self, request: RefundRequest, refunded: Refunded, result: RefundResult) -> None:
+        made = self.made[request.payment_id]
+        invoice = self.invoices[made.number]
+        made.refunded += refunded.amount
+        made.credited += refunded.credit
+        invoice.amount_paid -= refunded.amount
+        invoice.discount_applied -= made.discount  # only a whole refund has come this far
+        invoice.status = "PARTIALLY_PAID" if invoice.amount_paid else "UNPAID"
+        wallet = (made.who, made.wallet_currency)
+        self.wallets[wallet] += refunded.credit
+        self.wallet_entries += 1
+        rows = result.rows
+        assert rows is not None and result.payment_id == request.payment_id, result
+        assert (
+            rows.refund.amount,
+            rows.refund.wallet_credit,
+            rows.refund.discount,
+            rows.wallet.balance,
+            rows.invoice.amount_paid,
+            rows.invoice.discount_applied,
+            rows.invoice.status,
+            sum(r.amount for r in rows.payment_refunds),
+        ) == (
+            refunded.amount,
+            refunded.credit,
+            made.discount,
+            self.wallets[wallet],
+            invoice.amount_paid,
+            invoice.discount_applied,
+            invoice.status,
+            made.refunded,
+        ), (refunded, result)
+        self.refunds[result.refund_id] = (
+            request.payment_id,
+            refunded.amount,
+            made.wallet_currency,
+            refunded.credit,
+            made.discount,
+            request.reason,
+            request.key,
+        )
+        self.count("refunded whole" if made.refundable == 0 else "refunded in part")
+        if made.wallet_currency != invoice.currency:
+            self.count("refunded across currencies")
+        if made.debit * made.refunded % made.amount:
+            self.count("refund credit rounded down")
+        if made.discount:
+            self.count("refunded with discount")
 
     # --- invariants ----------------------------------------------------------------------
 
@@ -812,7 +1140,9 @@ class PaymentModel(RuleBasedStateMachine):
     def database_equals_model(self) -> None:
         """Every wallet balance, every invoice's amounts and status, every payment row, and
         the counts of wallet ledger entries and idempotency records."""
-        summary, payment_rows = self.run(self.env.read(SUMMARY, PAYMENTS, tenant=self.tenant))
+        summary, payment_rows, refund_rows = self.run(
+            self.env.read(SUMMARY, PAYMENTS, REFUNDS, tenant=self.tenant)
+        )
         wallets: dict[tuple[int, str], int] = {}
         invoices: dict[int, tuple[int, int, str]] = {}
         counts: dict[str, int] = {}
@@ -831,9 +1161,10 @@ class PaymentModel(RuleBasedStateMachine):
         }
         payments = {row[0]: (*row[1:5], Decimal(row[5]), *row[6:]) for row in payment_rows}
         assert payments == self.payments
+        assert {row[0]: row[1:] for row in refund_rows} == self.refunds
         assert counts == {
             "wallet entries": self.wallet_entries,
-            "idempotency records": len(self.keys),
+            "idempotency records": len(self.keys) + len(self.refund_keys),
         }
 
     def teardown(self) -> None:
@@ -842,7 +1173,7 @@ class PaymentModel(RuleBasedStateMachine):
 
 
 # The tenant's wallets and invoices, and its counts of wallet ledger entries (one per
-# top-up or payment) and idempotency records, in one statement; every part goes through
+# top-up, payment or refund) and idempotency records, in one statement; every part goes through
 # an index, as the tables grow with every example.
 SUMMARY = """
 SELECT 'wallet', w.customer_id, w.currency, w.balance,
@@ -864,6 +1195,23 @@ SELECT p.id, i.number, p.amount, p.wallet_currency, p.wallet_debit, p.exchange_r
        p.discount, p.reference, p.memo, p.accounting_code, p.idempotency_key
 FROM invoices i JOIN payments p ON p.invoice_id = i.id WHERE i.tenant_id = :tenant
 """
+REFUNDS = """
+SELECT r.id, r.payment_id, r.amount, r.wallet_currency, r.wallet_credit, r.discount, r.reason,
+       r.idempotency_key
+FROM invoices i JOIN refunds r ON r.invoice_id = i.id WHERE i.tenant_id = :tenant
+"""
+
+
+async def foreign_payment(db: Database) -> str:
+    """A payment of 1.00 in a tenant of its own."""
+    tenant = secrets.token_hex(12)
+    customer = (await open_tenant(db, tenant))[0]
+    await admin.top_up_wallet(db, tenant, customer, "NGN", Decimal(1))
+    await admin.create_invoice(db, tenant, admin.NewInvoice(1, customer, "NGN", Decimal(1)))
+    receipt = await pay_invoice(
+        db, PayInvoice(tenant_id=tenant, customer_id=customer, invoice_number=1, currency="NGN")
+    )
+    return receipt.payment_id
 
 
 async def open_tenant(db: Database, tenant_id: str) -> list[str]:
@@ -911,7 +1259,12 @@ def test_payments_follow_the_model(database_url: str) -> None:
         db = Database(database_url, pool_size=2)
         if not db.is_sqlite:
             synchronous_commit_off(db)
-        environment = Environment(runner, db, runner.run(db.engine.connect().start()))
+        environment = Environment(
+            runner,
+            db,
+            runner.run(db.engine.connect().start()),
+            foreign_payment=runner.run(foreign_payment(db)),
+        )
         try:
             run_state_machine_as_test(bound_to(environment), settings=SETTINGS)
         finally:
@@ -924,7 +1277,11 @@ def test_payments_follow_the_model(database_url: str) -> None:
         f"{counts['examples']} examples, {counts['steps']} steps, {counts['calls']} service"
         f" calls: {counts['paid']} payments ({counts['paid across currencies']} across"
         f" currencies, {counts['paid with discount']} discounted),"
-        f" {counts['replayed success'] + counts['replayed error']} replays,"
+        f" {counts['replayed success'] + counts['replayed error']} replays;"
+        f" {counts['refunded whole'] + counts['refunded in part']} refunds"
+        f" ({counts['refunded in part']} partial, {counts['refunded across currencies']} across"
+        f" currencies, {counts['refunded with discount']} discounted),"
+        f" {counts['refund replayed success'] + counts['refund replayed error']} refund replays;"
         f" {errors_met} domain errors as predicted; {time.monotonic() - started:.0f} s",
     )
     missing = OUTCOMES_EVERY_RUN_REACHES - set(counts)

@@ -11,7 +11,7 @@ import httpx
 from sqlalchemy import text
 
 from app.db.engine import Database
-from tests.support import client_for, gql, snapshot
+from tests.support import DEMO_CLONE, client_for, gql, snapshot, token_for
 from tests.support.refunds import Books, balance, given_books, invoice_state, pay
 
 REFUND = """
@@ -254,13 +254,21 @@ async def test_the_same_key_and_parameters_replay_the_first_refund(db: Database)
         again = await ask(
             client, books.world.admin_token, books.ngn_payment, amount="1", idempotencyKey="k"
         )
-        # and another admin of the tenant with the same key gets the same refund
+        # and another admin of the tenant (a session of its own) with the same key gets the
+        # same refund
+        second_admin = await token_for(db, DEMO_CLONE, None)
+        before = await snapshot(db)  # (the new session is a row)
         other_admin = await ask(
-            client, books.world.admin_token, books.ngn_payment, amount="1", idempotencyKey="k"
+            client, second_admin, books.ngn_payment, amount="1", idempotencyKey="k"
+        )
+        assert await snapshot(db) == before
+        # while the key is the other tenant's own: its admin's request is answered afresh
+        other_tenant = await ask(
+            client, books.world.other_admin_token, books.ngn_payment, amount="1", idempotencyKey="k"
         )
     assert (first["replayed"], again["replayed"], other_admin["replayed"]) == (False, True, True)
     assert first["refund"]["id"] == again["refund"]["id"] == other_admin["refund"]["id"]
-    assert await snapshot(db) == before
+    assert (other_tenant["__typename"], other_tenant["replayed"]) == ("PaymentNotFound", False)
     assert await refund_count(db) == 1
 
 

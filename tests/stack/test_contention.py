@@ -40,6 +40,7 @@ from tests.support import (
     token_for,
     wallet_books,
 )
+from tests.support.deadlocks import settled_deadlocks
 from tests.support.figures import report
 from tests.support.live import LiveServer, server_env
 
@@ -173,31 +174,6 @@ async def invoice_books(db: Database) -> dict[int, InvoiceBooks]:
         int(number): InvoiceBooks(int(total), int(paid), str(status), int(summed), int(count))
         for number, total, paid, status, summed, count in rows
     }
-
-
-async def settled_deadlocks(db: Database) -> int:
-    """`pg_stat_database.deadlocks` of the test database, once no server backend is left:
-    a backend flushes its statistics when it exits, so none is still pending."""
-    await db.close_connections()  # our own pooled connections are backends too
-    query = (
-        "SELECT count(*) FROM pg_stat_activity"
-        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        " AND backend_type = 'client backend'"
-    )
-    async with asyncio.timeout(30):
-        while True:
-            async with db.engine.connect() as connection:
-                others = (await connection.execute(text(query))).scalar_one()
-                if others == 0:
-                    await connection.execute(text("SELECT pg_stat_clear_snapshot()"))
-                    deadlocks = await connection.execute(
-                        text(
-                            "SELECT deadlocks FROM pg_stat_database"
-                            " WHERE datname = current_database()"
-                        )
-                    )
-                    return int(deadlocks.scalar_one())
-            await asyncio.sleep(0.2)
 
 
 # --- 1. one wallet, many invoices ---

@@ -99,9 +99,13 @@ async def test_a_server_killed_with_deliveries_pending_delivers_every_committed_
     numbers = list(range(9000, 9000 + PAYMENTS))
     for number in [*EARLIER, *numbers]:
         await invoice(db, number, world.ada, "10")
-    env = {"WEBHOOK_ALLOW_PRIVATE": "on", "WEBHOOK_RETRY_SCHEDULE": RETRIES}
-    log = tmp_path / "server.log"
-    async with receiver() as hook, live_server(database_url, log_path=log, **env) as server:
+    served = live_server(
+        database_url,
+        log_path=tmp_path / "server.log",
+        WEBHOOK_ALLOW_PRIVATE="on",
+        WEBHOOK_RETRY_SCHEDULE=RETRIES,
+    )
+    async with receiver() as hook, served as server:
         outage = Outage(hook)
         secret = await create_endpoint(server, world.admin_token, hook.url)
         async with server.client(timeout=CLIENT_TIMEOUT_SECONDS) as client:

@@ -68,6 +68,12 @@ def ratios(rows: list[Result]) -> list[Verdict]:
         Verdict("c/f", "REST pay / the floor", _ratio(c, f), FLOOR_TARGETS["REST"]),
         Verdict("d/f", "GraphQL payInvoice / the floor", _ratio(d, f), FLOOR_TARGETS["GraphQL"]),
         Verdict("f/a", "the floor / pgbench tpcb-like", _ratio(f, a)),
+        Verdict(
+            "d webhooks/d",
+            "GraphQL payInvoice with a webhook endpoint / without",
+            _ratio(find(rows, "d", "webhooks"), d),
+            note=webhook_lag_note(find(rows, "d", "webhooks")),
+        ),
     ]
     for key, label, target in (
         ("b", "pay SQL", None),
@@ -99,6 +105,15 @@ def ratios(rows: list[Result]) -> list[Verdict]:
             )
         )
     return verdicts
+
+
+def webhook_lag_note(row: Result | None) -> str:
+    """The webhooks row's delivery lag (bench.webhooks), beside its ratio."""
+    figures = None if row is None else row.detail.get("webhooks")
+    if not figures or figures["lag_ms"]["p50"] is None:
+        return ""
+    lag = figures["lag_ms"]
+    return f"{figures['events']} delivered, lag p50 {lag['p50']:.0f} ms, p99 {lag['p99']:.0f} ms"
 
 
 def _cell(value: float | None, digits: int = 1) -> str:

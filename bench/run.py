@@ -7,6 +7,9 @@ PostgreSQL itself manages on this machine, in one run.
     (d) GraphQL payInvoice, with variables
     (e) reads: invoice(number), viewer { wallets }, a page of 50 invoices at 3 table sizes
     (f) the floor: the same payments by a hand-written Starlette + asyncpg app (bench.floor)
+    (d) + webhooks: (d) again with an endpoint subscribed to payment.succeeded, delivered
+        by serve's dispatcher to a receiver process on loopback (bench.receiver): pay
+        throughput with and without webhooks, and delivery lag p50/p99 (bench.webhooks)
 
 (b), (c), (d) and (f) run twice: many wallets (a random customer per request) and one hot
 wallet (every request on one customer). A fresh database is created, seeded, served by
@@ -43,7 +46,7 @@ from app.api.graphql.schema import schema as graphql_schema
 from app.config import Settings
 from app.db.engine import Database
 from app.db.migrate import upgrade
-from bench import chart, measure, pgbench, profile, replay, report, seed
+from bench import chart, measure, pgbench, profile, replay, report, seed, webhooks
 from bench.audit import Paid, audit
 from bench.capture import Event
 from bench.cpu import Meter
@@ -56,7 +59,17 @@ from bench.workload import FLOOR_REFERENCE, GRAPHQL_REFERENCE, REST_REFERENCE, h
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-MEASUREMENTS = ("tpcb", "replay", "rest", "graphql", "reads", "pages", "starve", "floor")
+MEASUREMENTS = (
+    "tpcb",
+    "replay",
+    "rest",
+    "graphql",
+    "webhooks",
+    "reads",
+    "pages",
+    "starve",
+    "floor",
+)
 HEAVY_CLIENTS = 2  # looping the heaviest allowed read beside the small reads
 
 
@@ -278,6 +291,8 @@ class Bench:
             if self.wants(wanted):
                 self.http_row(app, key, name, "uniform", self.spec(kind, payers))
                 self.http_row(app, key, name, "hot", self.spec(kind, hot))
+        if self.wants("webhooks"):
+            self.webhooks_row(app, payers)
         if self.wants("reads"):
             self.http_row(app, "e", "invoice(number)", "uniform", self.spec("invoice", payers))
             self.http_row(app, "e", "viewer { wallets }", "uniform", self.spec("viewer", payers))
@@ -332,6 +347,47 @@ class Bench:
         }
         say(f"    the heavy read: {loop.throughput:.1f} req/s, {loop.errors} errors")
         row.errors += loop.errors
+        return row
+
+    def webhooks_row(self, app: AppServer, payers: list[seed.Account]) -> Result:
+        """Row d with an endpoint subscribed to payment.succeeded: serve's dispatcher POSTs
+        each payment's event to bench.receiver while the load pays; once the load ends
+        the deliveries drain and the endpoint is deleted (later rows pay without it)."""
+        without = report.find(self.rows, "d", "uniform")
+        if without is None:  # the same run's figure without webhooks, to compare with
+            without = self.http_row(
+                app, "d", "GraphQL payInvoice", "uniform", self.spec("graphql_pay", payers)
+            )
+        arrivals = self.work / "webhook-arrivals.jsonl"
+        with webhooks.receiver_process(arrivals, self.work / "receiver.log") as port:
+            url = f"http://127.0.0.1:{port}/hook"
+            endpoint = asyncio.run(webhooks.subscribe(self.app_url, seed.TENANT, url))
+            say(f"    an endpoint for payment.succeeded at {url}")
+            row = self.http_row(
+                app,
+                "d",
+                "GraphQL payInvoice + webhooks",
+                "webhooks",
+                self.spec("graphql_pay", payers),
+            )
+            pending = asyncio.run(webhooks.drain_and_delete(self.app_url, seed.TENANT, endpoint))
+        figures = webhooks.lag_figures(webhooks.read_arrivals(arrivals))
+        ratio = webhooks.throughput_ratio(row.throughput, without.throughput)
+        row.detail["webhooks"] = {
+            **figures,
+            "pending_after_drain": pending,
+            "throughput_without": without.throughput,
+            "throughput_ratio": ratio,
+        }
+        lag = figures["lag_ms"]
+        say(
+            f"    {figures['events']} events delivered ({figures['duplicates']} repeated,"
+            f" {pending} still pending); lag p50 {_ms(lag['p50'])} ms, p99 {_ms(lag['p99'])}"
+            f" ms; pay throughput {row.throughput:.1f} req/s with, {without.throughput:.1f}"
+            " without"
+        )
+        if pending:
+            row.errors += pending  # a delivery that never arrived fails the run
         return row
 
     def checkpoint(self) -> None:

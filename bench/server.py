@@ -41,6 +41,9 @@ def app_env(database_url: str, jwt_secret: str) -> dict[str, str]:
         LOG_LEVEL="WARNING",
         RATE_LIMIT=RATE_LIMIT,
         RATE_LIMIT_STORAGE_URL="memory://",
+        # The webhooks row's receiver is on loopback; a retry comes due within seconds.
+        WEBHOOK_ALLOW_PRIVATE="on",
+        WEBHOOK_RETRY_SCHEDULE="1,2,5",
     )
     return env
 

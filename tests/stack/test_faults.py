@@ -28,6 +28,7 @@ from sqlalchemy import make_url, text
 from app.db.engine import Database
 from app.db.unavailable import SERVICE_UNAVAILABLE, SERVICE_UNAVAILABLE_CODE
 from tests.support import REST_PAY, client_for, invoice, make_world, snapshot, wallet_books
+from tests.support.crash import orphans_finished, stored_payments
 from tests.support.figures import report
 from tests.support.live import LiveServer, live_server
 
@@ -253,31 +254,6 @@ async def test_a_server_killed_under_load_loses_no_payment_and_keys_finish_the_w
         f" {lost} connections cut; after restart {len(committed)} replayed by key,"
         f" {len(numbers) - len(committed)} paid; nothing lost or doubled",
     )
-
-
-async def orphans_finished(db: Database, seconds: float = 15) -> None:
-    """Wait until no other backend is running a statement on the test database: what a
-    SIGKILLed server sent PostgreSQL goes on to its commit or rollback without it."""
-    if db.is_sqlite:
-        return  # the killed process's transaction died with it
-    sql = text(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-        " AND pid <> pg_backend_pid() AND state = 'active'"
-    )
-    deadline = time.monotonic() + seconds
-    while True:
-        async with db.engine.connect() as connection:
-            if (await connection.execute(sql)).scalar_one() == 0:
-                return
-        assert time.monotonic() < deadline, "statements of the killed server never finished"
-        await asyncio.sleep(0.05)
-
-
-async def stored_payments(db: Database) -> dict[str, int]:
-    """Payment id -> amount (minor units) of every stored payment."""
-    async with db.engine.connect() as connection:
-        rows = (await connection.execute(text("SELECT id, amount FROM payments"))).all()
-    return {str(row[0]): int(row[1]) for row in rows}
 
 
 async def assert_each_invoice_paid_at_most_once(db: Database, numbers: list[int]) -> None:

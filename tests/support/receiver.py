@@ -28,6 +28,7 @@ class Receiver:
     requests: list[Request] = field(default_factory=list)
     port: int = 0
     answer: Callable[[Request], int] | None = None
+    delay: float = 0.0  # seconds before each answer: a slow receiver keeps deliveries claimed
 
     @property
     def url(self) -> str:
@@ -53,6 +54,8 @@ class Receiver:
                 request = Request(method, path, headers, body)
                 self.requests.append(request)
                 status = self.status_for(request)
+                if self.delay:
+                    await asyncio.sleep(self.delay)
                 extra = f"location: {self.location}\r\n" if 300 <= status < 400 else ""
                 reply = b"received" if status < 300 else b"x" * 5000  # over 1 KiB
                 writer.write(

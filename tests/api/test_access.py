@@ -27,6 +27,7 @@ from tests.support import (
     client_for,
     error_codes,
     gql,
+    gql_on,
     invoice,
     make_payment,
     make_world,
@@ -344,14 +345,13 @@ async def test_pay_invoice_with_another_clone_id_is_forbidden_and_writes_nothing
     # given Ada's token of the demo tenant and her invoice 100123
     books = await given_books(db)
     before = await snapshot_all(db)
-    async with client_for(db) as client:
-        # when she pays naming another tenant's cloneId
-        result = await gql(
-            client,
-            PAY,
-            {"input": {"invoiceNumber": 100123, "currency": "NGN", "cloneId": OTHER_CLONE}},
-            books.world.ada_token,
-        )
+    # when she pays naming another tenant's cloneId
+    result = await gql_on(
+        db,
+        PAY,
+        {"input": {"invoiceNumber": 100123, "currency": "NGN", "cloneId": OTHER_CLONE}},
+        books.world.ada_token,
+    )
     # then it is FORBIDDEN and nothing was written
     assert error_codes(result) == ["FORBIDDEN"]
     assert result["data"] is None

@@ -74,6 +74,17 @@ async def gql(
     return body
 
 
+async def gql_on(
+    db: Database,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    token: str | None = None,
+) -> dict[str, Any]:
+    """`gql` once through a fresh client of the app on `db`."""
+    async with client_for(db) as client:
+        return await gql(client, query, variables, token)
+
+
 async def rest_pay(
     client: httpx.AsyncClient,
     body: dict[str, Any],

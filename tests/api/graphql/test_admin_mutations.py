@@ -28,6 +28,7 @@ from tests.support import (
     client_for,
     error_codes,
     gql,
+    gql_on,
     invoice,
     make_payment,
     make_world,
@@ -209,14 +210,13 @@ async def test_a_total_that_is_no_plain_decimal_string_is_a_top_level_error(
     # given an admin
     world = await make_world(db)
     before = await snapshot_all(db)
-    async with client_for(db) as client:
-        # when it sends a total in exponent notation, NaN, a float, …
-        result = await gql(
-            client,
-            CREATE_INVOICE,
-            {"input": {"number": 1, "customerId": world.ada, "currency": "NGN", "total": total}},
-            world.admin_token,
-        )
+    # when it sends a total in exponent notation, NaN, a float, …
+    result = await gql_on(
+        db,
+        CREATE_INVOICE,
+        {"input": {"number": 1, "customerId": world.ada, "currency": "NGN", "total": total}},
+        world.admin_token,
+    )
     # then the request is refused as invalid (never masked as unexpected) and nothing is written
     assert result["data"] is None
     assert result["errors"], result

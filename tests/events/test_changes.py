@@ -10,7 +10,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
 from app import errors
 from app.billing import admin
@@ -20,6 +19,7 @@ from app.db.uow import UnitOfWork
 from app.events import shapes
 from app.payments import PayInvoice, pay_invoice
 from tests.support import DEMO_CLONE, World, invoice, make_payment, make_world
+from tests.support.commit_refusal import payments_refused_at_commit
 from tests.support.events import given_endpoint, rows
 
 
@@ -162,24 +162,7 @@ async def test_refused_changes_write_no_event(db: Database, world: World) -> Non
 async def test_a_payment_whose_commit_fails_writes_no_event(db: Database, world: World) -> None:
     await invoice(db, 100, world.ada, "50.00")
     before = await newest(db)
-    async with db.engine.begin() as connection:
-        await connection.execute(
-            text(
-                "CREATE FUNCTION refuse_at_commit() RETURNS trigger LANGUAGE plpgsql AS"
-                " $$ BEGIN RAISE EXCEPTION 'refused at commit'; END $$"
-            )
-        )
-        await connection.execute(
-            text(
-                "CREATE CONSTRAINT TRIGGER refuse_payments AFTER INSERT ON payments"
-                " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_at_commit()"
-            )
-        )
-    try:
+    async with payments_refused_at_commit(db):
         with pytest.raises(Exception, match="refused at commit"):
             await make_payment(db, world.ada, 100, "10")
-    finally:
-        async with db.engine.begin() as connection:
-            await connection.execute(text("DROP TRIGGER refuse_payments ON payments"))
-            await connection.execute(text("DROP FUNCTION refuse_at_commit()"))
     assert await events_after(db, before) == []

@@ -44,6 +44,7 @@ from tests.support import (
 from tests.support import (
     test_settings as settings_for,
 )
+from tests.support.commit_refusal import payments_refused_at_commit
 
 INVOICE_QUERY = "query Invoice($number: Int!) { invoice(number: $number) { number } }"
 
@@ -259,31 +260,13 @@ async def test_only_a_successful_payment_publishes_its_payment_invoice_and_walle
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_a_payment_whose_commit_fails_publishes_nothing(db: Database, world: World) -> None:
     # given a deferred trigger that refuses, at COMMIT, any new payment
-    async with db.engine.begin() as connection:
-        await connection.execute(
-            text(
-                "CREATE FUNCTION refuse_at_commit() RETURNS trigger LANGUAGE plpgsql AS"
-                " $$ BEGIN RAISE EXCEPTION 'refused at commit'; END $$"
-            )
-        )
-        await connection.execute(
-            text(
-                "CREATE CONSTRAINT TRIGGER refuse_payments AFTER INSERT ON payments"
-                " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_at_commit()"
-            )
-        )
-    try:
-        async with listening(db) as hub:
-            subscriber = hub.subscribe("wallet", DEMO_CLONE)
-            # when a payment fails at its commit
-            with pytest.raises(Exception, match="refused at commit"):
-                await make_payment(db, world.ada, 100123, "5000")
-            # then its events were never delivered
-            await nothing_received(subscriber)
-    finally:
-        async with db.engine.begin() as connection:
-            await connection.execute(text("DROP TRIGGER refuse_payments ON payments"))
-            await connection.execute(text("DROP FUNCTION refuse_at_commit()"))
+    async with payments_refused_at_commit(db), listening(db) as hub:
+        subscriber = hub.subscribe("wallet", DEMO_CLONE)
+        # when a payment fails at its commit
+        with pytest.raises(Exception, match="refused at commit"):
+            await make_payment(db, world.ada, 100123, "5000")
+        # then its events were never delivered
+        await nothing_received(subscriber)
 
 
 async def test_admin_changes_reach_the_customer(db: Database, world: World) -> None:

@@ -157,6 +157,11 @@ async def fetched_at_t0(db: Database, server: KeySetServer) -> Fetched:
     return Fetched(claims, clock, verifier, token)
 
 
+@pytest.fixture
+async def t0(db: Database, server: KeySetServer) -> Fetched:
+    return await fetched_at_t0(db, server)
+
+
 async def pay_both_ways(
     db: Database, server: KeySetServer, token: str
 ) -> tuple[httpx.Response, dict[str, Any]]:
@@ -299,10 +304,9 @@ async def test_a_rotated_key_is_picked_up_after_the_refetch_interval(
 
 
 async def test_cached_keys_expire_and_a_withdrawn_key_stops_working(
-    db: Database, server: KeySetServer
+    db: Database, server: KeySetServer, t0: Fetched
 ) -> None:
     # given a verifier that fetched the key set at t0 (kept 300 s)
-    t0 = await fetched_at_t0(db, server)
     clock, verifier, token = t0.clock, t0.verifier, t0.token
     # when the server withdraws the RSA key
     server.keys = [EC_JWK]
@@ -316,13 +320,12 @@ async def test_cached_keys_expire_and_a_withdrawn_key_stops_working(
 
 
 async def test_known_keys_stay_in_use_while_the_key_server_fails(
-    db: Database, server: KeySetServer
+    db: Database, server: KeySetServer, t0: Fetched
 ) -> None:
-    # given a verifier that fetched the key set at t0
-    t0 = await fetched_at_t0(db, server)
-    clock, verifier, token = t0.clock, t0.verifier, t0.token
-    # when the server fails once the cache has expired
+    # given a verifier that fetched the key set at t0, when the server fails once the cache
+    # has expired
     server.status = 503
+    clock, verifier, token = t0.clock, t0.verifier, t0.token
     clock.now += 301
     # then the token still works, and the failing server is asked once per interval
     assert await accepted(db, verifier, token)

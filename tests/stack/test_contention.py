@@ -31,6 +31,7 @@ from app.billing import admin
 from app.db.engine import Database
 from tests.support import (
     DEMO_CLONE,
+    PAY,
     REST_PAY,
     WalletBooks,
     invoice,
@@ -40,26 +41,12 @@ from tests.support import (
     token_for,
     wallet_books,
 )
+from tests.support.answers import ask
 from tests.support.deadlocks import settled_deadlocks
 from tests.support.figures import report
 from tests.support.live import LiveServer, server_env
 
 pytestmark = pytest.mark.slow  # a whole-stack test: `pytest -m 'not slow'` skips it
-
-PAY = """
-mutation Pay($input: PayInvoiceInput!) {
-  payInvoice(input: $input) {
-    __typename
-    ... on PayInvoiceSuccess {
-      replayed
-      payment { id amount { amount } walletDebit { amount currency } }
-    }
-    ... on WrongAmount { reason balanceDue { amount } }
-    ... on InsufficientFunds { balance { amount } required { amount } }
-    ... on Error { code }
-  }
-}
-"""
 
 # A burst finishes in seconds; a hang (a lost lock, a pool never given back) fails it.
 BOUND_SECONDS = 60
@@ -99,26 +86,6 @@ async def payer(db: Database, name: str, **balances: str) -> Payer:
     for currency, amount in balances.items():
         await admin.top_up_wallet(db, DEMO_CLONE, customer.id, currency, Decimal(amount))
     return Payer(customer.id, await token_for(db, DEMO_CLONE, customer.id))
-
-
-async def pay_graphql(
-    client: httpx.AsyncClient, token: str, request: dict[str, Any]
-) -> dict[str, Any]:
-    """The payInvoice union member answered; anything else (a 5xx, a top-level error) as a
-    pseudo-member named after it, so a failed assertion shows every outcome at once."""
-    response = await client.post(
-        "/graphql",
-        json={"query": PAY, "variables": {"input": request}},
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    if response.status_code != 200:
-        return {"__typename": f"HTTP {response.status_code}"}
-    body: dict[str, Any] = response.json()
-    if body.get("errors") or not body.get("data"):
-        codes = [str(e.get("extensions", {}).get("code")) for e in body.get("errors") or []]
-        return {"__typename": f"errors {','.join(codes)}"}
-    answer: dict[str, Any] = body["data"]["payInvoice"]
-    return answer
 
 
 @asynccontextmanager
@@ -197,7 +164,7 @@ async def test_two_hundred_racing_payments_spend_a_wallet_of_37_to_exactly_zero(
         async with asyncio.timeout(BOUND_SECONDS):
             answers = await asyncio.gather(
                 *(
-                    pay_graphql(client, ada.token, {"invoiceNumber": n, "currency": "NGN"})
+                    ask(client, PAY, ada.token, {"invoiceNumber": n, "currency": "NGN"})
                     for n in numbers
                 )
             )
@@ -257,9 +224,7 @@ async def test_fifty_racing_payments_of_3_never_overpay_an_invoice_of_100(
         # when 50 payments of 3.00 arrive at once, half over GraphQL and half over REST
         async with asyncio.timeout(BOUND_SECONDS):
             graphql_answers, rest_answers = await asyncio.gather(
-                asyncio.gather(
-                    *(pay_graphql(client, ada.token, graphql_request) for _ in range(25))
-                ),
+                asyncio.gather(*(ask(client, PAY, ada.token, graphql_request) for _ in range(25))),
                 asyncio.gather(*(rest_pay(client, rest_body, ada.token) for _ in range(25))),
             )
     # then 33 succeed (a 34th would exceed the balance due), and the other 17 are
@@ -331,7 +296,7 @@ async def test_fifty_racing_requests_with_one_key_execute_once_on_each_edge(
         async with asyncio.timeout(BOUND_SECONDS):
             # when 50 identical GraphQL requests to pay 50.00 of 7000 with one key race
             answers = await asyncio.gather(
-                *(pay_graphql(client, ada.token, graphql_request) for _ in range(50))
+                *(ask(client, PAY, ada.token, graphql_request) for _ in range(50))
             )
             # and then 50 identical REST requests to pay 50.00 of 7001 with another key
             responses = await asyncio.gather(
@@ -436,7 +401,7 @@ async def via_graphql(client: httpx.AsyncClient, attempt: Attempt) -> Outcome:
         request["exchangeRate"] = str(rate)
     if attempt.key is not None:
         request["idempotencyKey"] = attempt.key
-    answer = await pay_graphql(client, attempt.bill.owner.token, request)
+    answer = await ask(client, PAY, attempt.bill.owner.token, request)
     if answer["__typename"] != "PayInvoiceSuccess":
         if "code" not in answer:
             raise Unexpected(f"graphql {answer['__typename']}")

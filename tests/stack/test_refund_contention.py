@@ -19,7 +19,6 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -29,6 +28,7 @@ from app.billing import admin
 from app.db.engine import Database
 from app.ledger.verify import verify_ledger
 from tests.support import DEMO_CLONE, WalletBooks, invoice, token_for, wallet_books
+from tests.support.answers import ask
 from tests.support.deadlocks import settled_deadlocks
 from tests.support.figures import report
 from tests.support.live import LiveServer, server_env
@@ -84,26 +84,6 @@ async def clients(db: Database, logs: Path) -> AsyncIterator[list[httpx.AsyncCli
             stack.push_async_callback(server.stop)
         await asyncio.gather(*(server.start() for server in servers))
         yield [await stack.enter_async_context(server.client()) for server in servers]
-
-
-async def ask(
-    client: httpx.AsyncClient, document: str, token: str, request: dict[str, Any]
-) -> dict[str, Any]:
-    """The union member answered; anything else (a 5xx, a top-level error) as a
-    pseudo-member named after it, so a failed assertion shows every outcome at once."""
-    response = await client.post(
-        "/graphql",
-        json={"query": document, "variables": {"input": request}},
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    if response.status_code != 200:
-        return {"__typename": f"HTTP {response.status_code}"}
-    body: dict[str, Any] = response.json()
-    if body.get("errors") or not body.get("data"):
-        codes = [str(e.get("extensions", {}).get("code")) for e in body.get("errors") or []]
-        return {"__typename": f"errors {','.join(codes)}"}
-    answer: dict[str, Any] = next(iter(body["data"].values()))
-    return answer
 
 
 async def refund_rows(db: Database) -> tuple[int, int, int]:

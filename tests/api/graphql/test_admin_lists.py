@@ -35,6 +35,7 @@ from tests.support import (
     make_world,
 )
 from tests.support.figures import report
+from tests.support.pages import every_page
 
 PAYMENTS = """
 query Payments($first: Int, $after: String, $customerId: ID, $invoiceNumber: Int) {
@@ -181,20 +182,7 @@ async def page_through(
 ) -> tuple[list[dict[str, Any]], list[int]]:
     """Every page of `field` (100 at a time) following endCursor, and each page's statements."""
     document = PAYMENTS if field == "payments" else CUSTOMERS
-    pages: list[dict[str, Any]] = []
-    statements: list[int] = []
-    after = None
-    while True:
-        with counting_statements(db) as sent:
-            result = await gql(client, document, {"first": 100, "after": after, **variables}, token)
-        assert "errors" not in result, result
-        page = result["data"][field]
-        pages.append(page)
-        statements.append(len(sent))
-        if not page["pageInfo"]["hasNextPage"]:
-            return pages, statements
-        after = page["pageInfo"]["endCursor"]
-        assert len(pages) < 100, "paging does not end"
+    return await every_page(db, client, document, field, token, **variables)
 
 
 def ids(pages: list[dict[str, Any]]) -> list[str]:

@@ -16,11 +16,11 @@ from tests.support import (
     DEMO_CLONE,
     OTHER_CLONE,
     client_for,
-    counting_statements,
     error_codes,
     gql,
     make_world,
 )
+from tests.support.pages import every_page
 
 INVOICES = """
 query Invoices($status: InvoiceStatus, $first: Int, $after: String) {
@@ -93,22 +93,7 @@ async def page_through(
 ) -> tuple[list[dict[str, Any]], list[int]]:
     """Every page of `invoices(first: 100)` following endCursor, and the SQL statements
     each page took."""
-    pages: list[dict[str, Any]] = []
-    statements: list[int] = []
-    after = None
-    while True:
-        with counting_statements(db) as sent:
-            result = await gql(
-                client, INVOICES, {"first": 100, "after": after, "status": status}, token
-            )
-        assert "errors" not in result, result
-        page = result["data"]["invoices"]
-        pages.append(page)
-        statements.append(len(sent))
-        if not page["pageInfo"]["hasNextPage"]:
-            return pages, statements
-        after = page["pageInfo"]["endCursor"]
-        assert len(pages) < 100, "paging does not end"
+    return await every_page(db, client, INVOICES, "invoices", token, status=status)
 
 
 async def test_paging_through_1000_invoices_returns_each_exactly_once_in_number_order(

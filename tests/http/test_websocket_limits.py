@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import uvicorn
 from prometheus_client import REGISTRY
 from starlette.routing import WebSocketRoute
 from websockets.asyncio.client import ClientConnection, connect
@@ -28,7 +27,8 @@ from app.http.websocket_limits import TOO_MANY_CONNECTIONS, WebSocketLimit
 from app.web import create_app
 from tests.support import PROTOCOL
 from tests.support import test_settings as settings_for
-from tests.support.live import free_port, live_server
+from tests.support.live import live_server
+from tests.support.websocket import uvicorn_serving
 
 # Nothing here reads the database; one backend is enough.
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -78,18 +78,8 @@ async def serving(db: Database, **overrides: Any) -> AsyncIterator[Served]:
     app = create_app(settings, db=db)
     limit = next(route.app for route in app.routes if isinstance(route, WebSocketRoute))
     assert isinstance(limit, WebSocketLimit)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    try:
-        for _ in range(1000):  # ten seconds at most
-            if server.started:
-                break
-            await asyncio.sleep(0.01)
+    async with uvicorn_serving(app) as port:
         yield Served(f"ws://127.0.0.1:{port}/graphql", limit)
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def init(socket: ClientConnection) -> None:

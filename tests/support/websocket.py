@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
@@ -115,10 +116,9 @@ def text_frame(frame: str | bytes) -> str:
 
 
 @asynccontextmanager
-async def serving(db: Database, **overrides: Any) -> AsyncIterator[Served]:
-    """The app on `db`, served by uvicorn in this process (lifespan included: the
-    event listener starts with it)."""
-    app = create_app(settings_for(db.url, **overrides), db=db)
+async def uvicorn_serving(app: Starlette) -> AsyncIterator[int]:
+    """`app` served by uvicorn in this process on a free loopback port, yielded once it
+    has started (lifespan included)."""
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
@@ -128,10 +128,18 @@ async def serving(db: Database, **overrides: Any) -> AsyncIterator[Served]:
             if server.started:
                 break
             await asyncio.sleep(0.01)
-        yield Served(f"http://127.0.0.1:{port}")
+        yield port
     finally:
         server.should_exit = True
         await task
+
+
+@asynccontextmanager
+async def serving(db: Database, **overrides: Any) -> AsyncIterator[Served]:
+    """The app on `db`, served by uvicorn in this process (lifespan included: the
+    event listener starts with it)."""
+    async with uvicorn_serving(create_app(settings_for(db.url, **overrides), db=db)) as port:
+        yield Served(f"http://127.0.0.1:{port}")
 
 
 def amount(value: str, currency: str = "NGN") -> dict[str, str]:

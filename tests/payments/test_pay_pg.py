@@ -8,8 +8,8 @@ test_pay_model, test_pay_idempotency); here the hot path's own promises are pinn
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -37,6 +37,18 @@ def observed(db: Database) -> Iterator[list[tuple[str, tuple[Any, ...]]]]:
         yield seen
     finally:
         db.observer = None
+
+
+@asynccontextmanager
+async def notifications(pg: Database) -> AsyncIterator[list[str]]:
+    """The payloads of the NOTIFYs on the events channel, as they arrive, while inside."""
+    received: list[str] = []
+    listener = await asyncpg.connect(pg_dsn(pg.url))
+    await listener.add_listener(events.CHANNEL, lambda *args: received.append(args[3]))
+    try:
+        yield received
+    finally:
+        await listener.close()
 
 
 def pay(customer: str, number: int, amount: str | None, **more: Any) -> PayInvoice:
@@ -192,10 +204,7 @@ async def test_committed_payments_are_notified_after_the_fact(
     world = await make_world(pg)
     for number in (100, 101, 102):
         await invoice(pg, number, world.ada, "50.00")
-    received: list[str] = []
-    listener = await asyncpg.connect(pg_dsn(pg.url))
-    await listener.add_listener(events.CHANNEL, lambda *args: received.append(args[3]))
-    try:
+    async with notifications(pg) as received:
         notices = events.committed_notices(pg)
         before = notices.batches
         await asyncio.gather(
@@ -209,8 +218,6 @@ async def test_committed_payments_are_notified_after_the_fact(
             if str(newest) in received:
                 break
             await asyncio.sleep(0.02)
-    finally:
-        await listener.close()
     assert str(newest) in received
     assert notices.batches > before
 
@@ -218,10 +225,7 @@ async def test_committed_payments_are_notified_after_the_fact(
 async def test_notices_queued_while_one_is_sent_go_out_together(pg: Database) -> None:
     """Every payment committed before the sending task runs is announced by one NOTIFY,
     carrying the newest seq."""
-    received: list[str] = []
-    listener = await asyncpg.connect(pg_dsn(pg.url))
-    await listener.add_listener(events.CHANNEL, lambda *args: received.append(args[3]))
-    try:
+    async with notifications(pg) as received:
         notices = events.committed_notices(pg)
         before = notices.batches
         for seq in (7, 9, 8):  # three payments' seqs, queued in one go
@@ -232,8 +236,6 @@ async def test_notices_queued_while_one_is_sent_go_out_together(pg: Database) ->
                 break
             await asyncio.sleep(0.02)
         await asyncio.sleep(0.1)
-    finally:
-        await listener.close()
     assert notices.batches - before == 1
     assert received == ["9"]
 

@@ -27,14 +27,13 @@ from tests.support import (
     World,
     client_for,
     error_codes,
-    gql,
-    gql_on,
     invoice,
     make_payment,
     make_world,
     snapshot_all,
     token_for,
 )
+from tests.support.clients import gql, gql_on
 
 INVOICE = "query Invoice($number: Int!) { invoice(number: $number) { number status } }"
 # Who a token is, by name and email: a new customer's token must read them back.

@@ -34,14 +34,13 @@ from tests.support import (
     DEMO_CLONE,
     World,
     client_for,
-    counting_statements,
     error_codes,
     gql,
     invoice,
     make_world,
-    snapshot,
 )
 from tests.support.live import live_server
+from tests.support.snapshots import counting_statements, snapshot
 
 README = Path(__file__).resolve().parents[3] / "README.md"
 # Attack query of the issue: 20 aliases x 100 invoices x wallets x 100 transactions.

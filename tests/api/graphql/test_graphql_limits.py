@@ -25,17 +25,13 @@ from app.api.graphql.schema import build_schema, schema, schema_for
 from app.config import Settings
 from app.db.engine import Database
 from tests.support import (
-    World,
     client_for,
-    counting_statements,
     error_codes,
     gql,
-    invoice,
-    make_payment,
-    make_world,
-    snapshot,
     wallet_books,
 )
+from tests.support.snapshots import counting_statements, snapshot
+from tests.support.world import World, invoice, make_payment, make_world
 
 INVOICE = 100123
 PAY = """

@@ -10,7 +10,6 @@ from app.db.engine import Database
 from tests.support import (
     DEMO_CLONE,
     client_for,
-    counting_statements,
     error_codes,
     gql,
     invoice,
@@ -18,6 +17,7 @@ from tests.support import (
     make_world,
     pay_with,
 )
+from tests.support.snapshots import counting_statements
 
 VIEWER = """
 query {

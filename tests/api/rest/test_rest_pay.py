@@ -24,24 +24,18 @@ from app.billing import admin
 from app.db.engine import Database
 from app.seed.demo import seed_demo
 from tests.support import (
-    BOLAS,
     DEMO_CLONE,
-    ELSEWHERE,
-    MISSING,
-    OPEN,
     OTHER_CLONE,
-    PAID,
     REST_PAY,
     SEED_REQUEST,
-    VOIDED,
     World,
-    client_for,
-    given_books,
     snapshot,
     snapshot_all,
     wallet_books,
 )
 from tests.support import test_settings as settings_for
+from tests.support.clients import client_for
+from tests.support.world import BOLAS, ELSEWHERE, MISSING, OPEN, PAID, VOIDED, given_books
 
 PATH = REST_PAY
 

@@ -259,8 +259,11 @@ def create_app(
     events = graphql.events = EventHub(database, gap_grace=settings.event_gap_grace)
     document = openapi_document()
     metrics.watch_pool(database)
-    # Every instance sends webhooks, sharing the work (app.webhooks.dispatcher).
-    dispatcher = Dispatcher(database, settings) if settings.webhook_dispatcher else None
+    # Every instance sends webhooks, sharing the work, woken by its reader's new events
+    # (app.webhooks.dispatcher).
+    dispatcher = (
+        Dispatcher(database, settings, events=events) if settings.webhook_dispatcher else None
+    )
     # Probes and the scrape: no token (but METRICS_TOKEN's), no rate limit (app.http.health).
     operations = [
         Route(HEALTHZ_PATH, healthz, methods=["GET"]),

@@ -1,7 +1,8 @@
 """The dispatcher: in every `invoicepay serve` (app.web's lifespan) and alone as
-`invoicepay webhooks run`. Every `poll` seconds (1 by default: a first attempt starts within
-about a second of its commit) it claims due deliveries, as many as it has free slots
-(`concurrency`), and POSTs them on one shared httpx client.
+`invoicepay webhooks run`. It claims due deliveries, as many as it has free slots
+(`concurrency`, 32), and POSTs them on one shared httpx client. It looks again as soon as
+this instance's outbox reader (`EventHub`) passes new events, and at least every `poll`
+seconds (1 by default) for retries coming due and for events only another instance saw.
 
 A claim sets `claimed_until` (a lease of `LEASE`, longer than one POST may take): on
 PostgreSQL with `FOR UPDATE SKIP LOCKED`, so instances share the work without taking the
@@ -17,7 +18,6 @@ Once an hour it prunes events older than EVENT_RETENTION_DAYS (app.webhooks.rete
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -27,12 +27,14 @@ from datetime import datetime, timedelta
 import httpx
 from sqlalchemy import bindparam, column, text
 from sqlalchemy.sql.elements import TextClause
+from sqlmodel import col, select
 
 from app.config import Settings
 from app.db.engine import Database
 from app.db.models import Event, UTCDateTime, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from app.db.models import utcnow as _utcnow
 from app.db.uow import UnitOfWork
+from app.events.hub import EventHub
 from app.events.outbox import record
 from app.observability import metrics
 from app.webhooks import retention
@@ -45,7 +47,8 @@ log = logging.getLogger("invoicepay.webhooks")
 
 LEASE = timedelta(seconds=TIMEOUT + 2)  # one POST and its record; + a poll < 15 s
 POLL_SECONDS = 1.0
-CONCURRENCY = 8
+CONCURRENCY = 32  # POSTs under way at once (and the client's connections)
+RECORDING = 4  # attempts recorded at once: the dispatcher's share of the database pool
 PRUNE_EVERY = 3600.0  # seconds
 DISABLE_AFTER = 10  # consecutive events whose delivery failed
 
@@ -114,6 +117,7 @@ class Dispatcher:
         poll: float = POLL_SECONDS,
         concurrency: int = CONCURRENCY,
         client: httpx.AsyncClient | None = None,
+        events: EventHub | None = None,
     ) -> None:
         self.db = db
         self.schedule = settings.webhook_retry_schedule
@@ -122,6 +126,8 @@ class Dispatcher:
         self.concurrency = concurrency
         self.allow_private = settings.webhook_allow_private
         self._client = client
+        self.events = events
+        self.recording = asyncio.Semaphore(RECORDING)
         self.in_flight: set[asyncio.Task[None]] = set()
         self.task: asyncio.Task[None] | None = None
         self.stopping = asyncio.Event()
@@ -157,6 +163,8 @@ class Dispatcher:
 
     async def run(self) -> None:
         while not self.stopping.is_set():
+            # Taken before the round: events passed while it claims wake the next one.
+            advanced = self.events.advanced() if self.events is not None else None
             free = self.concurrency - len(self.in_flight)
             claimed = 0
             try:
@@ -169,10 +177,21 @@ class Dispatcher:
             if len(self.in_flight) >= self.concurrency:
                 await asyncio.wait(self.in_flight, return_when=asyncio.FIRST_COMPLETED)
             elif claimed < free:  # nothing more is due now
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stopping.wait(), self.poll)
+                await self._idle(advanced)
         if self.in_flight:
             await asyncio.wait(self.in_flight)
+
+    async def _idle(self, advanced: asyncio.Event | None) -> None:
+        """Until stopped, new events are passed, or `poll` seconds are up."""
+        waits = [asyncio.create_task(self.stopping.wait())]
+        if advanced is not None:
+            waits.append(asyncio.create_task(advanced.wait()))
+        try:
+            await asyncio.wait(waits, timeout=self.poll, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
 
     async def run_once(self) -> int:
         """Claim what is due, deliver it and wait for every attempt to be recorded."""
@@ -221,11 +240,20 @@ class Dispatcher:
     async def _messages(
         self, uow: UnitOfWork, keys: Sequence[tuple[str, int]], now: datetime
     ) -> list[Claim]:
+        if not keys:
+            return []
+        # Two statements for the whole claim, not two lookups a delivery.
+        endpoint_ids = {endpoint_id for endpoint_id, _ in keys}
+        query = select(WebhookEndpoint).where(col(WebhookEndpoint.id).in_(endpoint_ids))
+        endpoints = {row.id: row for row in (await uow.session.exec(query)).all()}
+        seqs = [seq for _, seq in keys]
+        events = {
+            row.seq: row
+            for row in (await uow.session.exec(select(Event).where(col(Event.seq).in_(seqs)))).all()
+        }
         claims = []
         for endpoint_id, event_seq in keys:
-            endpoint = await uow.session.get(WebhookEndpoint, endpoint_id)
-            event = await uow.session.get(Event, event_seq)
-            assert endpoint is not None and event is not None  # their foreign keys
+            endpoint, event = endpoints[endpoint_id], events[event_seq]  # their foreign keys
             secrets = signing_secrets(
                 endpoint.secret, endpoint.previous_secret, endpoint.previous_secret_until, now
             )
@@ -240,7 +268,8 @@ class Dispatcher:
     async def deliver(self, claim: Claim) -> None:
         try:
             outcome = await send(self.client, claim.message, _utcnow())
-            await self.record_attempt(claim, outcome)
+            async with self.recording:
+                await self.record_attempt(claim, outcome)
         except Exception:
             # The lease runs out and the delivery is tried again: at least once.
             log.exception("webhook %s: recording an attempt failed", claim.message.event_id)

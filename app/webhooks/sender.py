@@ -56,7 +56,10 @@ class PinnedTransport(httpx.AsyncHTTPTransport):
     backend, so its pool is replaced by one with the same settings and ours."""
 
     def __init__(self, *, allow_private: bool, max_connections: int) -> None:
-        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=20)
+        # Every connection kept alive: a busy dispatcher reuses all of them.
+        limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
         super().__init__(limits=limits)
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(),

@@ -16,6 +16,10 @@ from app.db.models import AuthSession
 from app.db.uow import UnitOfWork
 
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "jti"]
+# Tokens whose signature and claims were verified, kept until they expire (at most this
+# many; the oldest goes first). Revocation is unaffected: every request still reads its
+# session (`authenticate`), this only spares the signature check.
+VERIFIED_TOKENS = 4096
 CUSTOMER_SCOPE = "payments"
 ADMIN_SCOPE = "admin"
 
@@ -51,6 +55,8 @@ class TokenVerifier:
         if jwks is None and settings.jwt_jwks_url:
             jwks = JwksKeys(settings.jwt_jwks_url)
         self.jwks = jwks
+        # token -> (its claims, the key that verified it): see VERIFIED_TOKENS
+        self.verified: dict[str, tuple[dict[str, Any], Any]] = {}
         if settings.jwt_public_key:
             self.key: Any = settings.jwt_public_key
             self.algorithms = ["RS256", "ES256"]
@@ -76,7 +82,24 @@ class TokenVerifier:
         return found.key, [found.algorithm]
 
     async def decode(self, token: str) -> dict[str, Any]:
+        """The claims of `token`, once its signature, algorithm, expiry, audience, issuer
+        and required claims are checked. A token verified before is answered from memory
+        while it has not expired and the key that verified it is still the key for it (a
+        key gone from the JWKS takes its tokens with it)."""
         key, algorithms = await self.signing_key(token)
+        known = self.verified.get(token)
+        if known is not None:
+            claims, verified_with = known
+            if verified_with is key and time.time() < claims["exp"]:
+                return dict(claims)
+            del self.verified[token]
+        claims = self._verify(token, key, algorithms)
+        if len(self.verified) >= VERIFIED_TOKENS:
+            del self.verified[next(iter(self.verified))]
+        self.verified[token] = (claims, key)
+        return dict(claims)
+
+    def _verify(self, token: str, key: Any, algorithms: list[str]) -> dict[str, Any]:
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,

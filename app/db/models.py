@@ -33,8 +33,10 @@ def as_loaded(model: type[M], **values: Any) -> M:
     """`model(**values)` for a row the database holds as it stands, built the way the ORM
     builds the rows it loads (no per-field events, ~30 times cheaper): for answers made
     from a statement's own results (app/payments/pg_store.py). Every column must be given."""
-    configure_mappers()
-    row: M = manager_of_class(model).new_instance()
+    manager = manager_of_class(model)
+    if not manager.mapper.configured:
+        configure_mappers()
+    row: M = manager.new_instance()
     row.__dict__.update(values)
     return row
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TypeVar
 
 from graphql import GraphQLError
@@ -66,25 +67,54 @@ def _grouped(
 
 
 class Loaders:
-    """Created per request: a cache never outlives the request that filled it."""
+    """Created per request: a cache never outlives the request that filled it. Each
+    loader is made when first used (most requests use one or none)."""
 
     def __init__(self, db: Database) -> None:
-        self.customer = _by_id(db, lambda uow, ids: uow.customers.get_by_ids(ids))
-        self.wallet = _by_id(db, lambda uow, ids: uow.wallets.get_by_ids(ids))
-        self.invoice = _by_id(db, lambda uow, ids: uow.invoices.get_by_ids(ids))
-        self.payment = _by_id(db, lambda uow, ids: uow.payments.get_by_ids(ids))
-        self.payments_by_invoice = _grouped(
-            db, lambda uow, ids: uow.payments.for_invoices(ids), lambda p: p.invoice_id
+        self.db = db
+
+    @cached_property
+    def customer(self) -> DataLoader[str, models.Customer | None]:
+        return _by_id(self.db, lambda uow, ids: uow.customers.get_by_ids(ids))
+
+    @cached_property
+    def wallet(self) -> DataLoader[str, models.Wallet | None]:
+        return _by_id(self.db, lambda uow, ids: uow.wallets.get_by_ids(ids))
+
+    @cached_property
+    def invoice(self) -> DataLoader[str, models.Invoice | None]:
+        return _by_id(self.db, lambda uow, ids: uow.invoices.get_by_ids(ids))
+
+    @cached_property
+    def payment(self) -> DataLoader[str, models.Payment | None]:
+        return _by_id(self.db, lambda uow, ids: uow.payments.get_by_ids(ids))
+
+    @cached_property
+    def payments_by_invoice(self) -> DataLoader[str, list[models.Payment]]:
+        return _grouped(
+            self.db, lambda uow, ids: uow.payments.for_invoices(ids), lambda p: p.invoice_id
         )
-        self.refund = _by_id(db, lambda uow, ids: uow.refunds.get_by_ids(ids))
-        self.refunds_by_payment = _grouped(
-            db, lambda uow, ids: uow.refunds.for_payments(ids), lambda r: r.payment_id
+
+    @cached_property
+    def refund(self) -> DataLoader[str, models.Refund | None]:
+        return _by_id(self.db, lambda uow, ids: uow.refunds.get_by_ids(ids))
+
+    @cached_property
+    def refunds_by_payment(self) -> DataLoader[str, list[models.Refund]]:
+        return _grouped(
+            self.db, lambda uow, ids: uow.refunds.for_payments(ids), lambda r: r.payment_id
         )
-        self.refunds_by_invoice = _grouped(
-            db, lambda uow, ids: uow.refunds.for_invoices(ids), lambda r: r.invoice_id
+
+    @cached_property
+    def refunds_by_invoice(self) -> DataLoader[str, list[models.Refund]]:
+        return _grouped(
+            self.db, lambda uow, ids: uow.refunds.for_invoices(ids), lambda r: r.invoice_id
         )
-        self.wallets_by_customer = _grouped(
-            db, lambda uow, ids: uow.wallets.list_for_customers(ids), lambda w: w.customer_id
+
+    @cached_property
+    def wallets_by_customer(self) -> DataLoader[str, list[models.Wallet]]:
+        return _grouped(
+            self.db, lambda uow, ids: uow.wallets.list_for_customers(ids), lambda w: w.customer_id
         )
 
 

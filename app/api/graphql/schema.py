@@ -19,6 +19,7 @@ from graphql import (
     visit,
 )
 from strawberry.extensions import SchemaExtension
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 from strawberry.types.execution import ExecutionResult as StrawberryExecutionResult
@@ -27,6 +28,7 @@ from app.api.graphql.caches import DocumentCache, derived
 from app.api.graphql.context import ClientError, bad_input
 from app.api.graphql.cost import CostLimit
 from app.api.graphql.errors import Error
+from app.api.graphql.hooks import HookRunner
 from app.api.graphql.limits import limit_extensions
 from app.api.graphql.masking import MaskUnexpectedErrors
 from app.api.graphql.mutations import Mutation
@@ -94,6 +96,13 @@ def query_timeout(seconds: float) -> ClientError:
 
 class Schema(strawberry.Schema):
     timeout: float = DEFAULT_GRAPHQL_TIMEOUT
+
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        """Strawberry's hooks, with what does not depend on the request done once
+        (app/api/graphql/hooks.py)."""
+        return HookRunner(execution_context=execution_context, extensions=extensions)
 
     async def execute(self, *args: Any, **kwargs: Any) -> StrawberryExecutionResult:
         """Every document over HTTP, within `GRAPHQL_TIMEOUT` (app.kit.deadline): cancelled at

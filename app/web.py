@@ -49,6 +49,7 @@ from app.http.ratelimit import RateLimiter
 from app.http.request_context import RequestContextMiddleware, configure_logging, send_error
 from app.http.websocket_limits import WebSocketLimit
 from app.kit import strict_json
+from app.kit.gc import freeze_startup
 from app.kit.strict_json import DuplicateKey
 from app.observability import metrics
 from app.observability.logs import JsonFormatter
@@ -243,9 +244,11 @@ def create_app(
     db: Database | None = None,
     limiter: RateLimiter | None = None,
     tracing: Tracing | None = None,
+    freeze_gc: bool = False,
 ) -> Starlette:
     """The application; refuses to start on a configuration that is not safe (ConfigError).
-    Traced when OTEL_EXPORTER_OTLP_ENDPOINT is set, or into `tracing` when given."""
+    Traced when OTEL_EXPORTER_OTLP_ENDPOINT is set, or into `tracing` when given.
+    `freeze_gc` (the served process, `serve_app`): see `app.kit.gc.freeze_startup`."""
     settings = settings or Settings.from_env()
     if tracing is None and settings.otel_exporter_otlp_endpoint is not None:
         tracing = _start_tracing(settings)
@@ -282,6 +285,8 @@ def create_app(
         await events.start()  # this instance's LISTEN connection (app.events.hub)
         if dispatcher is not None:
             await dispatcher.start()
+        if freeze_gc:
+            freeze_startup()
         yield
         if dispatcher is not None:
             await dispatcher.stop()  # the POSTs under way finish (at most 10 s)
@@ -323,4 +328,4 @@ def serve_app() -> Starlette:
     settings = Settings.from_env()
     json_lines = settings.log_format == "json"
     configure_logging(settings.log_level, JsonFormatter() if json_lines else None)
-    return create_app(settings)
+    return create_app(settings, freeze_gc=True)

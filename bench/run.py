@@ -54,7 +54,7 @@ from bench.database import Server, new_name, scratch_databases, server_url
 from bench.measure import Result
 from bench.probe import probe
 from bench.progress import say
-from bench.server import RATE_LIMIT, AppServer, FloorServer, app_env, floor_env
+from bench.server import RATE_LIMIT, SERVERS, AppServer, FloorServer, app_env, floor_env
 from bench.workload import FLOOR_REFERENCE, GRAPHQL_REFERENCE, REST_REFERENCE, heavy_query
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,6 +88,7 @@ class Options:
     profile: bool
     results: Path
     database_url: str
+    server: str = "uvicorn"
 
 
 def _sizes(value: str) -> tuple[int, ...]:
@@ -122,6 +123,12 @@ def parse(argv: list[str] | None) -> Options:
     )
     parser.add_argument("--scale", type=int, default=10, help="pgbench scale for (a), default 10")
     parser.add_argument("--workers", type=int, default=1, help="app worker processes (default 1)")
+    parser.add_argument(
+        "--server",
+        choices=sorted(SERVERS),
+        default="uvicorn",
+        help="the app's HTTP server: uvicorn (`invoicepay serve`, default) or granian",
+    )
     parser.add_argument(
         "--only", type=_only, default=MEASUREMENTS, help=f"subset of {','.join(MEASUREMENTS)}"
     )
@@ -162,6 +169,7 @@ def parse(argv: list[str] | None) -> Options:
         profile=args.profile,
         results=args.results,
         database_url=args.database_url,
+        server=args.server,
     )
 
 
@@ -496,14 +504,14 @@ def main(argv: list[str] | None = None) -> int:
         bench = Bench(options, server, app_db, tpcb_db, Path(work))
         bench.meter.postgres_pid = asyncio.run(server.postmaster_pid())
         bench.prepare()
-        app = AppServer(
+        app = SERVERS[options.server](
             app_env(bench.app_url, bench.secret),
             Path(work) / "app.log",
             workers=options.workers,
             cpus="0" if options.pin else None,
         )
         try:
-            say(f"starting the app (invoicepay serve, {options.workers} worker(s), production)")
+            say(f"starting the app ({options.server}, {options.workers} worker(s), production)")
             app.start()
             bench.meter.app_pid = app.pid
             bench.app_command = app.command()

@@ -122,6 +122,25 @@ class AppServer:
             return ""
 
 
+class GranianServer(AppServer):
+    """The same app under granian (`--server granian`), as `invoicepay serve` configures it
+    (`app.web.serve_app`, uvloop, no access log, warnings only), for the comparison in the
+    README's performance section. granian is not a dependency: `pip install granian`."""
+
+    def command(self) -> list[str]:
+        pin = ["taskset", "-c", self.cpus] if self.cpus else []
+        granian = str(Path(sys.executable).with_name("granian"))
+        return [
+            *pin,
+            *[granian, "--interface", "asgi", "--loop", "uvloop", "--http", "1"],
+            *["--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers)],
+            *["--log-level", "warning", "--no-access-log", "--factory", "app.web:serve_app"],
+        ]
+
+
+SERVERS: dict[str, type[AppServer]] = {"uvicorn": AppServer, "granian": GranianServer}
+
+
 def floor_env(database_url: str, tenant: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(FOREIGN)}
     env.update(FLOOR_DATABASE_URL=database_url, FLOOR_TENANT=tenant, PYTHONPATH=str(ROOT))

@@ -29,6 +29,7 @@ from app.api.graphql.context import ClientError, bad_input
 from app.api.graphql.cost import CostLimit
 from app.api.graphql.errors import Error
 from app.api.graphql.hooks import HookRunner
+from app.api.graphql.inputs import fast_inputs
 from app.api.graphql.limits import limit_extensions
 from app.api.graphql.masking import MaskUnexpectedErrors
 from app.api.graphql.mutations import Mutation
@@ -151,6 +152,7 @@ def build_schema(
         ],
     )
     built.timeout = timeout
+    fast_inputs(built)
     return built
 
 

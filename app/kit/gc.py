@@ -15,6 +15,7 @@ import gc
 
 
 def freeze_startup() -> None:
-    """Collect once, then keep everything alive now out of every later collection."""
-    gc.collect()
+    """Keep everything alive now out of every later collection. No collection first: it
+    would run whatever finalizers are pending inside the running event loop (in tests, of
+    connections an earlier app left behind, one of which blocked the loop for good)."""
     gc.freeze()

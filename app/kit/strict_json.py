@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 
@@ -74,9 +75,7 @@ def loads(
     """`json.loads(raw)`, refusing a repeated key with DuplicateKey (its path, e.g.
     `partPaymentFromWalletBalance.chargeTotalCurrent`); other errors as json raises them."""
     try:
-        return json.loads(
-            raw, object_pairs_hook=_unique, parse_float=parse_float, parse_constant=parse_constant
-        )
+        return _decoder(parse_float, parse_constant).decode(_text(raw))
     except _Repeated:
         pass
     # Only a refused body pays for the second pass, which names the key for the answer
@@ -86,6 +85,23 @@ def loads(
     )
     text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
     raise DuplicateKey(_first_repeated(tree, "") or "", text)
+
+
+@cache
+def _decoder(
+    parse_float: Callable[[str], Any] | None, parse_constant: Callable[[str], Any] | None
+) -> json.JSONDecoder:
+    """The fast pass's decoder, made once (`json.loads` with these arguments makes one a call)."""
+    return json.JSONDecoder(
+        object_pairs_hook=_unique, parse_float=parse_float, parse_constant=parse_constant
+    )
+
+
+def _text(raw: str | bytes) -> str:
+    """`raw` as `json.loads` reads it: bytes in UTF-8, -16 or -32, as their BOM or zeros say."""
+    if isinstance(raw, str):
+        return raw
+    return raw.decode(json.detect_encoding(raw), "surrogatepass")
 
 
 def loads_exact(raw: str | bytes) -> Any:

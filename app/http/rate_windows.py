@@ -10,6 +10,8 @@ windows, and no other instance can come in between.
 
 from __future__ import annotations
 
+import bisect
+import operator
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -82,6 +84,12 @@ def _state(
     return WindowState(count, oldest, room_at)
 
 
+def _younger(stamps: list[float], horizon: float) -> list[float]:
+    """The prefix of `stamps` (newest first) younger than `horizon`: a binary search, not a
+    walk through every attempt (a window of 1000/second holds a thousand)."""
+    return stamps[: bisect.bisect_left(stamps, -horizon, key=operator.neg)]
+
+
 class MemoryWindows:
     """Windows in this process: no await between the check and the take, so atomic."""
 
@@ -93,13 +101,15 @@ class MemoryWindows:
     async def take(self, windows: Sequence[Window], cost: int) -> Outcome:
         now = time.time()
         lives = [
-            [stamp for stamp in self.stamps.get(window.key, ()) if stamp > now - window.expiry]
-            for window in windows
+            _younger(self.stamps.get(window.key, []), now - window.expiry) for window in windows
         ]
         outcome = _outcome(windows, lives, cost, now, _fits(windows, lives, cost))
         if outcome.allowed:
             for window, live in zip(windows, lives, strict=True):
-                self.stamps[window.key] = ([now] * cost + live)[: window.limit]
+                # Newest first stays sorted even if the clock steps back (then the attempt
+                # counts as made at the newest one's time: it expires a little later).
+                stamp = max(now, live[0]) if live else now
+                self.stamps[window.key] = ([stamp] * cost + live)[: window.limit]
                 self.expires[window.key] = max(
                     self.expires.get(window.key, 0.0), now + window.expiry
                 )

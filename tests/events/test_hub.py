@@ -126,3 +126,42 @@ async def test_an_unreachable_database_does_not_keep_the_hub_from_starting() -> 
     finally:
         await hub.stop()
         await db.dispose()
+
+
+async def test_a_burst_of_wake_ups_is_read_in_few_reads(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with reading(db, gap_grace=5) as hub:
+        reads = 0
+        real = hub.catch_up
+
+        async def counted() -> bool:
+            nonlocal reads
+            reads += 1
+            return await real()
+
+        monkeypatch.setattr(hub, "catch_up", counted)
+        # when 200 commits wake it within about 0.2 s
+        began = time.monotonic()
+        for _ in range(200):
+            hub.wake()
+            await asyncio.sleep(0.001)
+        elapsed = time.monotonic() - began
+        await asyncio.sleep(events.READ_SPACING_SECONDS * 2)
+    # then it read no more often than once per READ_SPACING_SECONDS (and at least once)
+    assert 1 <= reads <= elapsed / events.READ_SPACING_SECONDS + 3
+
+
+@POSTGRESQL_ONLY
+async def test_a_burst_of_committed_payments_is_announced_in_few_notices(db: Database) -> None:
+    notices = events.CommittedNotices(db)
+    # when 100 payments commit within about 0.1 s
+    began = time.monotonic()
+    for seq in range(1, 101):
+        notices.add(seq)
+        await asyncio.sleep(0.001)
+    elapsed = time.monotonic() - began
+    await notices.drain()
+    # then a notice went out at most once per NOTICE_SPACING_SECONDS, the last seq included
+    assert 1 <= notices.batches <= elapsed / events.NOTICE_SPACING_SECONDS + 2
+    assert notices.pending is None

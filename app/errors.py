@@ -263,3 +263,14 @@ class InvalidRequest(ValueError):
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+
+
+class SessionEnded(Exception):
+    """The session a payment was asked under was revoked, has expired or is gone, as the
+    payment's own read found it (`PayInvoice.session_jti`). Not a domain error: the edges
+    answer it as any other unauthenticated request (401, UNAUTHENTICATED)."""
+
+
+class CustomerSuspended(Exception):
+    """The paying customer was suspended, as the payment's own read found it. Not a
+    domain error: the edges answer it as the guard does (403, FORBIDDEN)."""

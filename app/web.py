@@ -20,8 +20,10 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
+from strawberry.types.execution import SubscriptionExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 from app.api.graphql.context import Context
@@ -32,11 +34,12 @@ from app.api.graphql.http_media import (
     response_media_type,
     without_data,
 )
+from app.api.graphql.payment_gate import only_payments
 from app.api.graphql.schema import schema_for
 from app.api.graphql.subscriptions import accept_connection
 from app.api.rest import route as rest
 from app.api.rest.openapi import OPENAPI_PATH, openapi_document
-from app.auth.tokens import AuthError, Principal, TokenVerifier
+from app.auth.tokens import AuthError, TokenVerifier
 from app.config import ConfigError, Settings
 from app.db.engine import Database
 from app.db.unavailable import RETRY_AFTER_SECONDS, SERVICE_UNAVAILABLE_CODE
@@ -97,18 +100,43 @@ class GraphQLApp(GraphQL[Context, None]):
                 websocket=True,
                 authorization=request.headers.get("authorization"),
             )
-        principal: Principal | None
-        try:
-            principal = await self.gate.authenticate(request.headers.get("authorization"))
-        except AuthError:
-            principal = None
         client_ip = request.scope.get("state", {}).get("client_ip", "unknown")
         return Context(
             db=self.gate.db,
-            principal=principal,
+            principal=None,
             gate=self.gate,
             client_ip=client_ip,
+            authorization=request.headers.get("authorization"),
             allow_private_webhooks=self.allow_private_webhooks,
+            authenticated=False,  # once the request is known: execute_operation
+        )
+
+    async def execute_operation(
+        self,
+        request: Any,
+        request_adapter: Any,
+        request_data: GraphQLRequestData | list[GraphQLRequestData],
+        context: Context,
+        root_value: Any,
+        sub_response: Any,
+    ) -> ExecutionResult | list[ExecutionResult] | SubscriptionExecutionResult:
+        """Who is asking, before anything runs: a request of payInvoice fields only may be
+        answered by a session this process remembers (each payment's read confirms it,
+        app.auth.tokens.Sessions); any other reads its session."""
+        if not context.authenticated:
+            paying = not isinstance(request_data, list) and only_payments(
+                request_data.query, request_data.operation_name, request_data.variables
+            )
+            try:
+                context.principal = await self.gate.authenticate(
+                    context.authorization, paying=paying
+                )
+            except AuthError:
+                context.principal = None
+            context.authenticated = True
+            context.paying = paying and context.principal is not None
+        return await super().execute_operation(
+            request, request_adapter, request_data, context, root_value, sub_response
         )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:

@@ -20,6 +20,8 @@ REQUIRED_CLAIMS = ["exp", "iat", "sub", "jti"]
 # many; the oldest goes first). Revocation is unaffected: every request still reads its
 # session (`authenticate`), this only spares the signature check.
 VERIFIED_TOKENS = 4096
+# Sessions found live, remembered for the payment paths only (see `Sessions`).
+REMEMBERED_SESSIONS = 4096
 CUSTOMER_SCOPE = "payments"
 ADMIN_SCOPE = "admin"
 
@@ -132,18 +134,26 @@ def bearer_token(header: str | None) -> str:
     return token.strip()
 
 
-async def authenticate(db: Database, verifier: TokenVerifier, header: str | None) -> Principal:
-    """The principal behind an `Authorization` header, or AuthError."""
+async def authenticate(
+    db: Database, verifier: TokenVerifier, header: str | None, sessions: Sessions | None = None
+) -> Principal:
+    """The principal behind an `Authorization` header, or AuthError. With `sessions`
+    (a payment path whose own read confirms the session, `PayInvoice.session_jti`), a
+    session remembered there is not read again."""
     claims = await verifier.decode(bearer_token(header))
-    found = await _session(db, claims["jti"])
+    found = None if sessions is None else sessions.get(claims["jti"])
     if found is None:
-        raise AuthError("unknown session")
-    if found.revoked_at is not None or found.expires_at.timestamp() < time.time():
-        raise AuthError("unknown or revoked session")
+        found = await _session(db, claims["jti"])
+        if found is None:
+            raise AuthError("unknown session")
+        if session_ended(found.revoked_at, found.expires_at):
+            raise AuthError("unknown or revoked session")
     # The session fixes who it is: a token claiming another subject, tenant or scope
     # (a customer's session signed with `admin`) is refused, never believed.
     if not claims_match(found, claims):
         raise AuthError("token disagrees with its session")
+    if sessions is not None:
+        sessions.keep(found)
     return Principal(
         tenant_id=found.tenant_id,
         subject=found.subject,
@@ -151,6 +161,45 @@ async def authenticate(db: Database, verifier: TokenVerifier, header: str | None
         jti=found.jti,
         suspended=found.customer_status == "SUSPENDED",
     )
+
+
+def session_ended(revoked_at: datetime | None, expires_at: datetime) -> bool:
+    """Whether a session no longer stands: revoked, or past its server-side expiry."""
+    return revoked_at is not None or expires_at.timestamp() < time.time()
+
+
+class Sessions:
+    """Sessions found live and of a customer not suspended, remembered by this process
+    (at most REMEMBERED_SESSIONS, the oldest out first, each until it expires) so that a
+    payment does not read its session before the payment's own read, which reads it
+    anyway and refuses the payment if it was revoked, expired or its customer suspended
+    meanwhile (`PayInvoice.session_jti`; the edge then `forget`s it). Revocation is thus
+    as immediate as before: no payment is made under an ended session. What can differ,
+    once per revoked session and process, is which refusal comes first: a remembered
+    session's request that is also over its rate limit, or malformed, is answered 429 or
+    400 before the payment's read would answer 401. Nothing but the payment paths may use
+    it: every other request reads its session."""
+
+    def __init__(self, size: int = REMEMBERED_SESSIONS) -> None:
+        self.size = size
+        self.found: dict[str, _Session] = {}
+
+    def get(self, jti: str) -> _Session | None:
+        found = self.found.get(jti)
+        if found is not None and session_ended(found.revoked_at, found.expires_at):
+            self.forget(jti)
+            return None
+        return found
+
+    def keep(self, session: _Session) -> None:
+        if session.customer_status == "SUSPENDED" or session.jti in self.found:
+            return
+        if len(self.found) >= self.size:
+            del self.found[next(iter(self.found))]
+        self.found[session.jti] = session
+
+    def forget(self, jti: str) -> None:
+        self.found.pop(jti, None)
 
 
 def scope_words(scope: str) -> frozenset[str]:

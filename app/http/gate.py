@@ -4,9 +4,9 @@ the traffic guard (Check.FORBIDDEN) and the rate limit (Check.RATE_LIMITED)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from app.auth.tokens import Principal, TokenVerifier, authenticate
+from app.auth.tokens import Principal, Sessions, TokenVerifier, authenticate
 from app.db.engine import Database
 from app.http.ratelimit import RateDecision, RateLimiter
 from app.observability.request_info import note_principal
@@ -17,10 +17,14 @@ class Gate:
     db: Database
     verifier: TokenVerifier
     limiter: RateLimiter
+    sessions: Sessions = field(default_factory=Sessions)
 
-    async def authenticate(self, authorization: str | None) -> Principal:
-        """The principal behind an `Authorization` header, or AuthError (Check.UNAUTHENTICATED)."""
-        principal = await authenticate(self.db, self.verifier, authorization)
+    async def authenticate(self, authorization: str | None, *, paying: bool = False) -> Principal:
+        """The principal behind an `Authorization` header, or AuthError (Check.UNAUTHENTICATED).
+        `paying`: for a payment whose read confirms the session (`PayInvoice.session_jti`),
+        so a remembered session is not read first (app.auth.tokens.Sessions)."""
+        sessions = self.sessions if paying else None
+        principal = await authenticate(self.db, self.verifier, authorization, sessions)
         note_principal(principal)  # tenant and customer on the request's log lines
         return principal
 

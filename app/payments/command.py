@@ -27,6 +27,10 @@ class PayInvoice:
     memo: str | None = None
     accounting_code: str | None = None
     idempotency_key: str | None = None
+    # The session the edge took the customer from, when it did not read it for this
+    # request (a remembered one, app.auth.tokens.Sessions): the payment's read confirms
+    # it is still live and the customer not suspended (SessionEnded, CustomerSuspended).
+    session_jti: str | None = None
 
     def check_shape(self) -> None:
         """Raise InvalidRequest for text fields no real request has (Check.INVALID_REQUEST)."""

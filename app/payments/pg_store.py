@@ -1,8 +1,8 @@
 """`PaymentStore` on PostgreSQL, the hot path: one READ, then one conditional WRITE, no ORM.
 
 1. READ fetches, in one statement without locks, everything the checks look at: the
-   customer, the invoice by number, the paying wallet and the record of the idempotency
-   key.
+   customer, the invoice by number, the paying wallet, the record of the idempotency
+   key and, when the edge did not read it for this request, the session.
 2. WRITE is one statement: it locks the wallet (only if it still holds the debit) and
    then the invoice (only if the plan still holds for it: still open with the amount
    due, and exactly as read when the plan depended on more, see `_exact`), and only
@@ -35,6 +35,7 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolAcquireContext
 
+from app.auth.tokens import session_ended
 from app.db.engine import Database
 from app.db.models import Invoice, M, Payment, Wallet, as_loaded, new_id
 from app.events import shapes
@@ -58,9 +59,12 @@ SELECT c.id AS customer_id,
        i.created_at AS invoice_created_at,
        w.id AS wallet_id, w.currency AS wallet_currency, w.balance,
        w.created_at AS wallet_created_at,
-       k.fingerprint, k.outcome
+       k.fingerprint, k.outcome,
+       c.status AS customer_status, s.jti AS session_jti, s.revoked_at AS session_revoked_at,
+       s.expires_at AS session_expires_at
 FROM (VALUES (1)) AS one (x)
 LEFT JOIN customers c ON c.id = $2 AND c.tenant_id = $1
+LEFT JOIN sessions s ON s.jti = $6
 LEFT JOIN invoices i ON i.tenant_id = $1 AND i.number = $3
 LEFT JOIN wallets w ON w.customer_id = c.id AND w.currency = $4
 LEFT JOIN idempotency_records k ON k.tenant_id = $1 AND k.customer_id = $2 AND k.key = $5
@@ -212,14 +216,22 @@ class PgStore:
             command.invoice_number,
             wallet_currency,
             command.idempotency_key,
+            command.session_jti,
         )
         assert row is not None  # LEFT JOINs from one row
+        asked = command.session_jti is not None
         return Snapshot(
             row["customer_id"] is not None,
             _invoice(row, command),
             _wallet(row, command),
             row["fingerprint"],
             row["outcome"],
+            session_ended=asked
+            and (
+                row["session_jti"] is None
+                or session_ended(row["session_revoked_at"], row["session_expires_at"])
+            ),
+            suspended=asked and row["customer_status"] == "SUSPENDED",
         )
 
     async def write(self, write: Write) -> Settlement | None:

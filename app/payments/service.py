@@ -65,6 +65,11 @@ async def _attempt(store: PaymentStore, command: PayInvoice, now: datetime) -> S
     invoice_currency = find_currency(command.currency)
     wallet_currency = find_currency(command.wallet_currency or command.currency)
     snapshot = await store.read(command, wallet_currency.code if wallet_currency else None)
+    # Who is asking comes before every check (Check.UNAUTHENTICATED, Check.FORBIDDEN).
+    if snapshot.session_ended:
+        raise errors.SessionEnded()
+    if snapshot.suspended:
+        raise errors.CustomerSuspended()
     if not snapshot.customer_found:
         raise errors.UserNotFound()
     # Check.CURRENCY_NOT_FOUND comes after Check.USER_NOT_FOUND.

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from types import TracebackType
 
+from app.auth.tokens import session_ended
 from app.db.engine import Database
 from app.db.models import Payment
 from app.db.uow import UnitOfWork
@@ -40,6 +41,12 @@ class SqliteStore:
 
     async def read(self, command: PayInvoice, wallet_currency: str | None) -> Snapshot:
         uow = self.uow
+        if command.session_jti is not None:
+            found = await uow.sessions.get_with_customer_status(command.session_jti)
+            if found is None or session_ended(found[0].revoked_at, found[0].expires_at):
+                return Snapshot(False, None, None, None, None, session_ended=True)
+            if found[1] == "SUSPENDED":
+                return Snapshot(False, None, None, None, None, suspended=True)
         customer = await uow.customers.get(command.tenant_id, command.customer_id)
         if customer is None:
             return Snapshot(False, None, None, None, None)

@@ -19,14 +19,19 @@ from app.payments.rules import Plan
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """Everything the checks look at, read together: whether the customer exists, the
-    invoice by number, the paying wallet (None when either is missing) and the record of
-    the idempotency key (its fingerprint and outcome, None when the key is free)."""
+    invoice by number, the paying wallet (None when either is missing), the record of
+    the idempotency key (its fingerprint and outcome, None when the key is free), and
+    when asked, how the session stands."""
 
     customer_found: bool
     invoice: Invoice | None
     wallet: Wallet | None
     held: str | None
     outcome: str | None
+    # Asked only with `PayInvoice.session_jti` (else both False): the session ended, the
+    # customer suspended (app.auth.tokens.standing).
+    session_ended: bool = False
+    suspended: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ is not faster, replaces a document already in the context, and also fills with i
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from typing import Any, Generic, TypeVar, cast
 
 from graphql import DocumentNode, GraphQLError, parse
@@ -67,6 +67,20 @@ def derived(document: DocumentNode, name: str, compute: Callable[[DocumentNode],
     return value
 
 
+def parsed(query: str, options: Mapping[str, Any]) -> DocumentNode | None:
+    """`query` parsed with the parser `options`, through the cache; None when it does
+    not parse (Strawberry then parses it again and answers the error)."""
+    key = (query, tuple(sorted(options.items())))
+    document = _PARSED.get(key)
+    if document is None:
+        try:
+            document = parse(query, **options)
+        except GraphQLError:
+            return None
+        _PARSED.put(key, document)
+    return document
+
+
 class DocumentCache(SchemaExtension):
     """Parse and validate through the caches; Strawberry skips its own steps when a
     document (or its validation errors) is already in the execution context."""
@@ -74,16 +88,7 @@ class DocumentCache(SchemaExtension):
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
         if context.query is not None and context.graphql_document is None:
-            key = (context.query, tuple(sorted(context.parse_options.items())))
-            document = _PARSED.get(key)
-            if document is None:
-                try:
-                    document = parse(context.query, **context.parse_options)
-                except GraphQLError:
-                    document = None  # Strawberry parses it again and answers the error
-                else:
-                    _PARSED.put(key, document)
-            context.graphql_document = document
+            context.graphql_document = parsed(context.query, context.parse_options)
         yield
 
     def on_validate(self) -> Iterator[None]:

@@ -132,6 +132,11 @@ class Context:
     authorization: str | None = None
     connection_params: dict[str, object] | None = None
     allow_private_webhooks: bool = False  # WEBHOOK_ALLOW_PRIVATE (app.webhooks.urls)
+    # An HTTP request's principal is read once its document is known (app.web
+    # `GraphQLApp.execute_operation`): until then `authenticated` is False. `paying`: the
+    # request runs payInvoice fields only, each of whose reads confirms the session.
+    authenticated: bool = True
+    paying: bool = False
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:

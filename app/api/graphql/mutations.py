@@ -12,7 +12,7 @@ from strawberry.types import Info
 
 from app import errors
 from app.api.graphql import errors as gql_errors
-from app.api.graphql.context import Context, bad_input
+from app.api.graphql.context import Context, bad_input, forbidden, unauthenticated
 from app.api.graphql.errors import maps_domain_errors
 from app.api.graphql.observe import PaymentOutcome
 from app.api.graphql.refunds import RefundPaymentInput, RefundPaymentResult, refund
@@ -170,8 +170,17 @@ class Mutation(WebhookMutation):
             memo=input.memo,
             accounting_code=input.accounting_code,
             idempotency_key=input.idempotency_key,
+            # A remembered session, not read for this request: the payment's read confirms it.
+            session_jti=principal.jti if context.paying else None,
         )
-        settlement = await settle_invoice(context.db, command)
+        try:
+            settlement = await settle_invoice(context.db, command)
+        except (errors.SessionEnded, errors.CustomerSuspended) as ended:
+            if context.gate is not None:
+                context.gate.sessions.forget(principal.jti)
+            raise (
+                unauthenticated() if isinstance(ended, errors.SessionEnded) else forbidden()
+            ) from None
         receipt = settlement.receipt
         if settlement.rows is not None:
             # The rows as committed: no read after the commit that could fail and make

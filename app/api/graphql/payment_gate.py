@@ -15,8 +15,10 @@ from typing import Any
 from graphql import ExecutionResult, FieldNode, GraphQLError, value_from_ast_untyped
 from strawberry.extensions import SchemaExtension
 
+from app.api.graphql.caches import parsed
 from app.api.graphql.context import ClientError, Context, forbidden, unauthenticated
 from app.api.graphql.document import root_fields
+from app.api.graphql.limits import MAX_TOKENS
 from app.api.graphql.masking import masked
 from app.http.gate import Gate
 from app.http.ratelimit import TOO_MANY_REQUESTS, RateDecision
@@ -37,6 +39,25 @@ def _clone_id(field: FieldNode, variables: dict[str, Any]) -> object:
             value = value_from_ast_untyped(argument.value, variables)
             return value.get("cloneId") if isinstance(value, dict) else None
     return None
+
+
+def only_payments(query: str | None, operation_name: str | None, variables: object) -> bool:
+    """Whether the request runs `payInvoice` fields and nothing else: then each field's
+    payment reads its session anyway (`PayInvoice.session_jti`), so a session this
+    process remembers may stand in for reading it first (app.auth.tokens.Sessions). The
+    document is parsed as the schema parses it (the same limit on tokens, the same cache)."""
+    if not query:
+        return False
+    document = parsed(query, {"max_tokens": MAX_TOKENS})
+    if document is None:
+        return False
+    try:
+        fields = root_fields(
+            document, operation_name, variables if isinstance(variables, dict) else None
+        )
+    except Exception:  # variables the schema will refuse: not a payment to run
+        return False
+    return bool(fields.mutation and fields.names) and set(fields.names) == {PAY_FIELD}
 
 
 class PaymentGate(SchemaExtension):

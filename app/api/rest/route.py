@@ -153,6 +153,7 @@ def to_command(body: dict[str, Any], principal: Principal, key: str | None) -> P
         memo=valid.memo,
         accounting_code=valid.accountingCode,
         idempotency_key=key,
+        session_jti=principal.jti,  # the payment's read confirms it (Gate.authenticate)
     )
 
 
@@ -185,13 +186,9 @@ class PayRoute:
     async def handle(self, request: Request) -> Response:
         gate = self.gate
         try:
-            principal = await gate.authenticate(request.headers.get("authorization"))
+            principal = await gate.authenticate(request.headers.get("authorization"), paying=True)
         except AuthError:
-            return respond(
-                401,
-                {"message": UNAUTHORIZED},
-                {"WWW-Authenticate": "Bearer", "X-Error-Code": UNAUTHENTICATED},
-            )
+            return unauthorized()
         try:
             raw: bytes | None = await read_body(request)
         except BodyTooLarge:
@@ -203,7 +200,7 @@ class PayRoute:
             body = error
         clone_id = clone_id_of(body) if isinstance(body, dict) else None
         if gate.denies(principal, [clone_id]):
-            return respond(403, {"message": ACCESS_DENIED}, {"X-Error-Code": FORBIDDEN})
+            return access_denied()
         decision = await gate.consume(principal, request.state.client_ip, cost=1)
         limit_headers = decision.headers()
         if not decision.allowed:
@@ -229,9 +226,27 @@ class PayRoute:
             return respond(
                 STATUS[type(error)], {"message": error.message}, _headers(error, decision)
             )
+        except errors.SessionEnded:  # a remembered session, ended since (app.auth.tokens)
+            gate.sessions.forget(principal.jti)
+            return unauthorized()
+        except errors.CustomerSuspended:
+            gate.sessions.forget(principal.jti)
+            return access_denied()
         if receipt.replayed:
             limit_headers["Idempotent-Replayed"] = "true"
         return respond(200, success_body(receipt), limit_headers)
+
+
+def unauthorized() -> Response:
+    return respond(
+        401,
+        {"message": UNAUTHORIZED},
+        {"WWW-Authenticate": "Bearer", "X-Error-Code": UNAUTHENTICATED},
+    )
+
+
+def access_denied() -> Response:
+    return respond(403, {"message": ACCESS_DENIED}, {"X-Error-Code": FORBIDDEN})
 
 
 def _headers(error: errors.DomainError, decision: RateDecision) -> dict[str, str]:

@@ -48,6 +48,7 @@ from app.payments.command import PayInvoice
 from app.payments.receipt import Settlement, receipt_of, success_outcome
 from app.payments.rules import payment_columns, status_after
 from app.payments.store import Snapshot, Write
+from app.payments.wallet_turns import turns
 
 IDEMPOTENCY_PKEY = "idempotency_records_pkey"
 
@@ -252,41 +253,42 @@ class PgStore:
         data = encode(shapes.payment_succeeded(payment, invoice, wallet))
         committing()  # WRITE commits as it runs: past here, no time limit cancels (kit.deadline)
         try:
-            written = await self.db.pg_fetchrow(
-                self.conn,
-                WRITE,
-                wallet.id,
-                plan.debit,
-                invoice.id,
-                invoice.amount_paid,
-                invoice.discount_applied,
-                invoice.status,
-                _exact(command),
-                payment_id,
-                command.tenant_id,
-                command.customer_id,
-                invoice.currency,
-                plan.amount,
-                wallet.currency,
-                plan.exchange_rate,
-                plan.discount,
-                command.reference,
-                command.memo,
-                command.accounting_code,
-                key,
-                write.now,
-                new_id("txn"),
-                write.fingerprint,
-                planned,
-                [leg.account for leg in legs],
-                [leg.currency for leg in legs],
-                [leg.amount for leg in legs],
-                [leg.wallet_id for leg in legs],
-                new_id("evt"),
-                data,
-                require_currency(invoice.currency).exponent,
-                require_currency(wallet.currency).exponent,
-            )
+            async with turns.turn(wallet.id):
+                written = await self.db.pg_fetchrow(
+                    self.conn,
+                    WRITE,
+                    wallet.id,
+                    plan.debit,
+                    invoice.id,
+                    invoice.amount_paid,
+                    invoice.discount_applied,
+                    invoice.status,
+                    _exact(command),
+                    payment_id,
+                    command.tenant_id,
+                    command.customer_id,
+                    invoice.currency,
+                    plan.amount,
+                    wallet.currency,
+                    plan.exchange_rate,
+                    plan.discount,
+                    command.reference,
+                    command.memo,
+                    command.accounting_code,
+                    key,
+                    write.now,
+                    new_id("txn"),
+                    write.fingerprint,
+                    planned,
+                    [leg.account for leg in legs],
+                    [leg.currency for leg in legs],
+                    [leg.amount for leg in legs],
+                    [leg.wallet_id for leg in legs],
+                    new_id("evt"),
+                    data,
+                    require_currency(invoice.currency).exponent,
+                    require_currency(wallet.currency).exponent,
+                )
         except asyncpg.UniqueViolationError as error:
             if error.constraint_name != IDEMPOTENCY_PKEY:
                 raise

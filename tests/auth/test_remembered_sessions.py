@@ -4,6 +4,8 @@ suspending its customer still refuses the very next payment, and writes nothing.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -62,17 +64,24 @@ async def expire(db: Database, jti: str) -> None:
         )
 
 
-@POSTGRESQL_ONLY
-async def test_a_remembered_session_is_not_read_before_the_payment(db: Database) -> None:
+@asynccontextmanager
+async def ada_paying(db: Database) -> AsyncIterator[tuple[httpx.AsyncClient, str, list[str]]]:
+    """A client of one app, Ada's token, and every hot-path statement sent meanwhile."""
     seen: list[str] = []
     db.observer = lambda sql, _args, _rows: seen.append(sql)
     try:
         _world, claims = await ada_with_an_invoice(db)
         async with client_for(db) as client:
-            # when Ada pays three times through one process
-            statuses = [await paid(client, sign(claims)) for _ in range(3)]
+            yield client, sign(claims), seen
     finally:
         db.observer = None
+
+
+@POSTGRESQL_ONLY
+async def test_a_remembered_session_is_not_read_before_the_payment(db: Database) -> None:
+    async with ada_paying(db) as (client, token, seen):
+        # when Ada pays three times through one process
+        statuses = [await paid(client, token) for _ in range(3)]
     # then each payment went through, and her session was read on its own only once
     assert statuses == [200, 200, 200]
     assert seen.count(SESSION_SQL) == 1
@@ -143,15 +152,9 @@ async def graphql(client: httpx.AsyncClient, token: str, query: str = PAY_OUTCOM
 
 @POSTGRESQL_ONLY
 async def test_graphql_payments_alone_are_made_on_a_remembered_session(db: Database) -> None:
-    seen: list[str] = []
-    db.observer = lambda sql, _args, _rows: seen.append(sql)
-    try:
-        _world, claims = await ada_with_an_invoice(db)
-        async with client_for(db) as client:
-            # when Ada pays three times through one process
-            answers = [await graphql(client, sign(claims)) for _ in range(3)]
-    finally:
-        db.observer = None
+    async with ada_paying(db) as (client, token, seen):
+        # when Ada pays three times through one process
+        answers = [await graphql(client, token) for _ in range(3)]
     # then her session was read on its own once
     assert answers == [{"__typename": "PayInvoiceSuccess"}] * 3
     assert seen.count(SESSION_SQL) == 1
@@ -159,18 +162,12 @@ async def test_graphql_payments_alone_are_made_on_a_remembered_session(db: Datab
 
 @POSTGRESQL_ONLY
 async def test_a_document_with_more_than_payments_reads_its_session(db: Database) -> None:
-    seen: list[str] = []
-    db.observer = lambda sql, _args, _rows: seen.append(sql)
-    try:
-        _world, claims = await ada_with_an_invoice(db)
-        async with client_for(db) as client:
-            # given her session remembered by a payment
-            await graphql(client, sign(claims))
-            # when she sends a payment with another field, then a query
-            await gql(client, PAY_AND_LOOK, PAY_INPUT, sign(claims))
-            await graphql(client, sign(claims), VIEWER)
-    finally:
-        db.observer = None
+    async with ada_paying(db) as (client, token, seen):
+        # given her session remembered by a payment
+        await graphql(client, token)
+        # when she sends a payment with another field, then a query
+        await gql(client, PAY_AND_LOOK, PAY_INPUT, token)
+        await graphql(client, token, VIEWER)
     # then each of these read her session first
     assert seen.count(SESSION_SQL) == 3
 

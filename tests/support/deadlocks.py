@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import text
 
 from app.db.engine import Database
+from app.events.hub import committed_notices
 
 OTHER_BACKENDS = (
     "SELECT application_name, state, query FROM pg_stat_activity"
@@ -21,7 +22,9 @@ DEADLOCKS = "SELECT deadlocks FROM pg_stat_database WHERE datname = current_data
 
 async def settled_deadlocks(db: Database) -> int:
     """`pg_stat_database.deadlocks` once no other client backend of the database is left
-    (our own pooled connections are closed first: they are backends too)."""
+    (our own pooled connections are closed first: they are backends too; the payments'
+    notices still queued go out before, or one would open the pool again afterwards)."""
+    await committed_notices(db).drain()
     await db.close_connections()
     others: list[Any] = []
     try:

@@ -12,7 +12,7 @@ import jwt
 from app.auth.jwks import JwksKeys, KeyUnavailable
 from app.config import Settings
 from app.db.engine import Database
-from app.db.models import AuthSession
+from app.db.models import CUSTOMER_SUSPENDED, AuthSession
 from app.db.uow import UnitOfWork
 
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "jti"]
@@ -159,7 +159,7 @@ async def authenticate(
         subject=found.subject,
         scopes=scope_words(found.scope),
         jti=found.jti,
-        suspended=found.customer_status == "SUSPENDED",
+        suspended=found.customer_status == CUSTOMER_SUSPENDED,
     )
 
 
@@ -192,7 +192,7 @@ class Sessions:
         return found
 
     def keep(self, session: _Session) -> None:
-        if session.customer_status == "SUSPENDED" or session.jti in self.found:
+        if session.customer_status == CUSTOMER_SUSPENDED or session.jti in self.found:
             return
         if len(self.found) >= self.size:
             del self.found[next(iter(self.found))]

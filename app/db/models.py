@@ -28,6 +28,8 @@ ID_PREFIXES = {
 
 M = TypeVar("M", bound=SQLModel)
 
+CUSTOMER_SUSPENDED = "SUSPENDED"  # `customers.status` of a customer who may not act
+
 
 def as_loaded(model: type[M], **values: Any) -> M:
     """`model(**values)` for a row the database holds as it stands, built the way the ORM
@@ -96,7 +98,7 @@ class Customer(SQLModel, table=True):
     tenant_id: str = Field(foreign_key="tenants.id", index=True, max_length=24)
     name: str = Field(max_length=200)
     email: str = Field(max_length=320)
-    status: str = Field(default="ACTIVE", max_length=16)
+    status: str = Field(default="ACTIVE", max_length=16)  # or CUSTOMER_SUSPENDED
     created_at: datetime = _created()
 
 

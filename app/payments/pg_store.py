@@ -37,7 +37,7 @@ from asyncpg.pool import PoolAcquireContext
 
 from app.auth.tokens import session_ended
 from app.db.engine import Database
-from app.db.models import Invoice, M, Payment, Wallet, as_loaded, new_id
+from app.db.models import CUSTOMER_SUSPENDED, Invoice, M, Payment, Wallet, as_loaded, new_id
 from app.events import shapes
 from app.events.hub import committed_notices
 from app.events.outbox import encode, fan_out
@@ -232,7 +232,7 @@ class PgStore:
                 row["session_jti"] is None
                 or session_ended(row["session_revoked_at"], row["session_expires_at"])
             ),
-            suspended=asked and row["customer_status"] == "SUSPENDED",
+            suspended=asked and row["customer_status"] == CUSTOMER_SUSPENDED,
         )
 
     async def write(self, write: Write) -> Settlement | None:

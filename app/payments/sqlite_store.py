@@ -12,7 +12,7 @@ from types import TracebackType
 
 from app.auth.tokens import session_ended
 from app.db.engine import Database
-from app.db.models import Payment
+from app.db.models import CUSTOMER_SUSPENDED, Payment
 from app.db.uow import UnitOfWork
 from app.events import shapes
 from app.events.outbox import record
@@ -45,7 +45,7 @@ class SqliteStore:
             found = await uow.sessions.get_with_customer_status(command.session_jti)
             if found is None or session_ended(found[0].revoked_at, found[0].expires_at):
                 return Snapshot(False, None, None, None, None, session_ended=True)
-            if found[1] == "SUSPENDED":
+            if found[1] == CUSTOMER_SUSPENDED:
                 return Snapshot(False, None, None, None, None, suspended=True)
         customer = await uow.customers.get(command.tenant_id, command.customer_id)
         if customer is None:

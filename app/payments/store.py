@@ -29,7 +29,7 @@ class Snapshot:
     held: str | None
     outcome: str | None
     # Asked only with `PayInvoice.session_jti` (else both False): the session ended, the
-    # customer suspended (app.auth.tokens.standing).
+    # customer suspended (app.auth.tokens.session_ended, CUSTOMER_SUSPENDED).
     session_ended: bool = False
     suspended: bool = False
 

@@ -33,6 +33,7 @@ from tests.support import (
     make_world,
     pay_with,
     snapshot_all,
+    suspend,
 )
 
 VIEWER = "query { viewer { id wallets { id } } }"
@@ -308,11 +309,7 @@ async def test_every_operation_without_a_token_is_unauthenticated(db: Database) 
 async def test_a_suspended_customer_is_forbidden(db: Database) -> None:
     # given Ada is suspended
     books = await given_books(db)
-    async with db.engine.begin() as connection:
-        await connection.execute(
-            text("UPDATE customers SET status = 'SUSPENDED' WHERE id = :id"),
-            {"id": books.world.ada},
-        )
+    await suspend(db, books.world.ada)
     before = await snapshot_all(db)
     async with client_for(db) as client:
         # when she reads or pays

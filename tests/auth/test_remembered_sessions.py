@@ -29,6 +29,7 @@ from tests.support import (
     rest_pay,
     sign,
     snapshot_all,
+    suspend,
 )
 
 NUMBER = 100123
@@ -47,13 +48,6 @@ async def ada_with_an_invoice(db: Database) -> tuple[World, dict[str, Any]]:
     world, claims = await given_ada_session(db)
     await invoice(db, NUMBER, world.ada, "5000.00")
     return world, claims
-
-
-async def suspend(db: Database, customer_id: str) -> None:
-    async with db.engine.begin() as connection:
-        await connection.execute(
-            text("UPDATE customers SET status = 'SUSPENDED' WHERE id = :id"), {"id": customer_id}
-        )
 
 
 async def expire(db: Database, jti: str) -> None:

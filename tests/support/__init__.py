@@ -73,6 +73,7 @@ from tests.support.world import (
     invoice,
     make_payment,
     make_world,
+    suspend,
     token_for,
 )
 
@@ -134,6 +135,7 @@ __all__ = [
     "sign",
     "snapshot",
     "snapshot_all",
+    "suspend",
     "test_settings",
     "token_for",
     "wallet_books",

@@ -7,9 +7,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import text
+
 from app.auth.tokens import issue_token
 from app.billing import admin
 from app.db.engine import Database
+from app.db.models import CUSTOMER_SUSPENDED
 from app.payments import PayInvoice, pay_invoice
 from tests.support.clients import test_settings
 from tests.support.keys import claims_for
@@ -101,6 +104,15 @@ async def make_payment(
         ),
     )
     return receipt.payment_id
+
+
+async def suspend(db: Database, customer_id: str) -> None:
+    """Suspend a customer, as an operator would in the database."""
+    async with db.engine.begin() as connection:
+        await connection.execute(
+            text("UPDATE customers SET status = :status WHERE id = :id"),
+            {"status": CUSTOMER_SUSPENDED, "id": customer_id},
+        )
 
 
 async def given_ada_session(db: Database) -> tuple[World, dict[str, Any]]:

@@ -17,7 +17,6 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_openapi
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
-from sqlalchemy import text
 
 import app.api.rest.route
 from app.api.rest.openapi import OPENAPI_PATH, openapi_document
@@ -32,6 +31,7 @@ from tests.support import (
     client_for,
     invoice,
     make_world,
+    suspend,
 )
 
 PATH = "/api/v1/billing/invoice/pay"
@@ -176,10 +176,7 @@ def nobody(_world: World) -> None:
 
 
 async def suspended_ada(db: Database, world: World, mp: pytest.MonkeyPatch) -> httpx.Response:
-    async with db.engine.begin() as connection:
-        await connection.execute(
-            text("UPDATE customers SET status = 'SUSPENDED' WHERE id = :id"), {"id": world.ada}
-        )
+    await suspend(db, world.ada)
     return await pay_from(ada, {"invoice": OPEN, "currency": "NGN"})(db, world, mp)
 
 

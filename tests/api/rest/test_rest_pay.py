@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from sqlalchemy import text
 
 from app.api.rest import route as rest
 from app.billing import admin
@@ -35,7 +34,16 @@ from tests.support import (
 )
 from tests.support import test_settings as settings_for
 from tests.support.clients import client_for
-from tests.support.world import BOLAS, ELSEWHERE, MISSING, OPEN, PAID, VOIDED, given_books
+from tests.support.world import (
+    BOLAS,
+    ELSEWHERE,
+    MISSING,
+    OPEN,
+    PAID,
+    VOIDED,
+    given_books,
+    suspend,
+)
 
 PATH = REST_PAY
 
@@ -155,13 +163,6 @@ def assert_answer(response: httpx.Response, status: int, message: str, code: str
 def assert_row(response: httpx.Response, member: str) -> None:
     status, message = DESIGN_ROWS[member]
     assert_answer(response, status, message, CODES[member])
-
-
-async def suspend(db: Database, customer_id: str) -> None:
-    async with db.engine.begin() as connection:
-        await connection.execute(
-            text("UPDATE customers SET status = 'SUSPENDED' WHERE id = :id"), {"id": customer_id}
-        )
 
 
 # --- the mapping itself ---------------------------------------------------------------

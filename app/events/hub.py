@@ -158,16 +158,24 @@ class CommittedNotices:
         self.db = db
         self.pending: int | None = None  # the newest seq not yet announced
         self.sending: asyncio.Task[None] | None = None
+        self.last_sent = 0.0  # time.monotonic() of the last notice
         self.batches = 0  # statements sent (for tests and the curious)
 
     def add(self, seq: int) -> None:
         self.pending = seq if self.pending is None else max(self.pending, seq)
-        if self.sending is None or self.sending.done():
-            self.sending = asyncio.get_running_loop().create_task(self._send())
+        loop = asyncio.get_running_loop()
+        sending = self.sending
+        if sending is None or sending.done() or sending.get_loop() is not loop:
+            self.sending = loop.create_task(self._send())
 
     async def _send(self) -> None:
         while self.pending is not None:
-            began = time.monotonic()
+            # No more often than NOTICE_SPACING_SECONDS: what commits meanwhile goes out
+            # in this one. The task ends as soon as nothing is pending.
+            await asyncio.sleep(
+                max(0.0, self.last_sent + NOTICE_SPACING_SECONDS - time.monotonic())
+            )
+            self.last_sent = time.monotonic()
             seq, self.pending = self.pending, None
             try:
                 async with (await self.db.pg_pool()).acquire() as connection:
@@ -175,12 +183,15 @@ class CommittedNotices:
                 self.batches += 1
             except Exception as error:  # the changes stand; the readers' poll finds them
                 log.warning("event notice up to seq %d not sent: %s", seq, error)
-            # What commits meanwhile goes out in the next notice (NOTICE_SPACING_SECONDS).
-            await asyncio.sleep(max(0.0, began + NOTICE_SPACING_SECONDS - time.monotonic()))
 
     async def drain(self) -> None:
-        """Wait until every queued notice went out (at shutdown)."""
+        """Wait until every queued notice went out (at shutdown). A sending task of an
+        event loop that has ended (tests run one per test) is never waited for: it cannot
+        finish, and its notices only hurry the readers, whose poll finds the events."""
         while self.sending is not None and not self.sending.done():
+            if self.sending.get_loop() is not asyncio.get_running_loop():
+                self.sending = None
+                return
             await self.sending
 
 
